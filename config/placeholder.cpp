@@ -1,0 +1,1 @@
+// placeholder until config/load.cpp lands
