@@ -230,6 +230,12 @@ struct UnboundResolver::Impl : std::enable_shared_from_this<Impl> {
     std::unique_ptr<Pending> p = std::move(it->second);
     pending.erase(it);
     p->timer.cancel();
+    if (pending.empty() && waiting) {
+      // Nothing left to wait for (a cancelled query never writes to libunbound's pipe): drop the
+      // fd wait so an idle resolver holds no work and an io_context can run dry.
+      boost::system::error_code ec;
+      fd.cancel(ec);
+    }
     asio::post(executor, [h = std::move(p->handler), a = std::move(answer)]() mutable { std::move(h)(std::move(a)); });
   }
 
@@ -259,7 +265,9 @@ struct UnboundResolver::Impl : std::enable_shared_from_this<Impl> {
     p->impl = this;
     p->id = next_id++;
     p->query = std::move(query);
-    p->handler = std::move(handler);
+    // swap, not move-assignment: Boost 1.81's any_completion_handler::operator=(&&) wraps the
+    // handler in itself recursively until the stack overflows.
+    p->handler.swap(handler);
     Pending* raw = p.get();
     const std::uint64_t id = raw->id;
     pending.emplace(id, std::move(p));
@@ -365,7 +373,10 @@ std::string SelfTest::summary() const {
 
 asio::awaitable<SelfTest> self_test(Resolver& resolver, std::string name) {
   SelfTest t;
-  t.answer = co_await lookup(resolver, Query{normalize_name(name), RRType::DNSKEY});
+  // A named Query, not a temporary: g++ 12 bit-copies prvalue class temporaries passed to a
+  // coroutine inside a co_await expression (the copy's std::string then points into the old frame).
+  Query query{normalize_name(name), RRType::DNSKEY};
+  t.answer = co_await lookup(resolver, std::move(query));
   t.ok = t.answer.secure() && t.answer.has_data();
   co_return t;
 }

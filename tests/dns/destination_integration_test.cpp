@@ -1,0 +1,412 @@
+// tests/dns/destination_integration_test.cpp — every RFC 7672 destination scenario end to end:
+// UnboundResolver (libunbound in async mode on the Asio loop) against the real DNSSEC-signed
+// test world (tests/support/world.hpp). Nothing stands in for the validator here.
+#include "dns/destination.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <chrono>
+#include <fstream>
+#include <optional>
+#include <set>
+
+#include "tests/support/temp_dir.hpp"
+#include "tests/support/world.hpp"
+
+namespace danerelay::dns {
+namespace {
+
+namespace asio = boost::asio;
+using testsupport::World;
+
+class Destination : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new testsupport::TempDir("danerelay-dns-it");
+    world_ = new World(testsupport::build_world(dir_->path()));
+  }
+  static void TearDownTestSuite() {
+    delete world_;
+    delete dir_;
+  }
+
+  static config::DnsSettings settings() {
+    config::DnsSettings s;
+    s.trust_anchor = world_->dns.trust_anchor;
+    s.trust_anchor_auto_update = false;
+    s.unbound_config = world_->dns.unbound_conf;
+    s.unbound_options = world_->dns.unbound_options;
+    s.query_timeout = std::chrono::seconds(5);
+    return s;
+  }
+
+  // Runs `body` with a fresh resolver on a fresh io_context until it finishes.
+  template <typename T>
+  static T run(const config::DnsSettings& s, std::function<asio::awaitable<T>(Resolver&)> body) {
+    asio::io_context io;
+    auto anchor = prepare_trust_anchor(s, world_->state_dir);
+    UnboundResolver resolver(io.get_executor(), s, anchor);
+    std::optional<T> out;
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> { out = co_await body(resolver); },
+                   [](std::exception_ptr e) {
+                     if (e) std::rethrow_exception(e);
+                   });
+    io.run();
+    return std::move(*out);
+  }
+
+  static Resolution resolve(std::string domain, std::uint16_t port = 25, std::optional<Route> route = {},
+                            std::uint64_t seed = 0, std::optional<config::DnsSettings> s = {}) {
+    PlanRequest req;
+    req.domain = std::move(domain);
+    req.port = port;
+    req.route = std::move(route);
+    req.shuffle_seed = seed;
+    return run<Resolution>(s ? *s : settings(), [req](Resolver& r) { return resolve_destination(r, req); });
+  }
+
+  static const Host& host(const DeliveryPlan& p, const std::string& name) {
+    for (const auto& h : p.hosts) {
+      if (h.name == name) return h;
+    }
+    ADD_FAILURE() << "no host " << name;
+    static Host none;
+    return none;
+  }
+
+  static bool asked(const Resolution& r, const std::string& name, RRType type) { return r.answers.contains(Query{name, type}); }
+
+  static std::string tlsa_of(const std::string& host, int usage, int selector, int mtype) {
+    const auto& cert = host == "CA" ? world_->ca : world_->host_certs.at(host);
+    TlsaRecord r;
+    r.usage = static_cast<std::uint8_t>(usage);
+    r.selector = static_cast<std::uint8_t>(selector);
+    r.matching_type = static_cast<std::uint8_t>(mtype);
+    r.data = testsupport::tlsa_association(cert.x509.get(), selector, mtype);
+    return r.to_string();
+  }
+
+  static inline testsupport::TempDir* dir_ = nullptr;
+  static inline World* world_ = nullptr;
+};
+
+// --- The DNSSEC self-test (D-01) --------------------------------------------------------------
+
+TEST_F(Destination, D01_SelfTestPassesAgainstTheSignedHierarchy) {
+  auto t = run<SelfTest>(settings(), [](Resolver& r) { return self_test(r, "."); });
+  EXPECT_TRUE(t.ok) << t.summary();
+  EXPECT_NE(t.summary().find("validation works"), std::string::npos);
+}
+
+TEST_F(Destination, D01_SelfTestFailsLoudlyWithAWrongTrustAnchor) {
+  auto s = settings();
+  s.trust_anchor = dir_->path() / "wrong.ta";
+  std::ofstream(s.trust_anchor) << ". IN DS 12345 13 2 " << std::string(64, 'a') << "\n";
+  auto t = run<SelfTest>(s, [](Resolver& r) { return self_test(r, "."); });
+  EXPECT_FALSE(t.ok);
+  EXPECT_EQ(t.answer.verdict, Verdict::bogus);
+  EXPECT_NE(t.summary().find("FAILED"), std::string::npos) << t.summary();
+}
+
+TEST_F(Destination, D01_WrongTrustAnchorDefersSecureDestinationsNeverDowngrades) {
+  auto s = settings();
+  s.trust_anchor = dir_->path() / "wrong2.ta";
+  std::ofstream(s.trust_anchor) << ". IN DS 12345 13 2 " << std::string(64, 'b') << "\n";
+  auto r = resolve("secure.test", 25, {}, 0, s);
+  EXPECT_EQ(r.plan.status, PlanStatus::defer);
+  EXPECT_EQ(r.plan.dsn, "4.4.3");
+  EXPECT_EQ(r.answers.at(Query{"secure.test", RRType::MX}).verdict, Verdict::bogus);
+}
+
+TEST_F(Destination, RefusesToStartWithoutATrustAnchor) {
+  auto s = settings();
+  s.trust_anchor = dir_->path() / "missing.ta";
+  EXPECT_THROW((void)prepare_trust_anchor(s, world_->state_dir), SetupError);
+}
+
+// --- Secure destinations ----------------------------------------------------------------------
+
+TEST_F(Destination, D21_D25_SecureMxAndHostWithTlsa) {
+  auto r = resolve("secure.test");
+  const auto& p = r.plan;
+  EXPECT_EQ(p.status, PlanStatus::deliver);
+  EXPECT_EQ(p.kind, DestinationKind::mx);
+  EXPECT_EQ(p.mx_security, Verdict::secure);
+  EXPECT_FALSE(p.mx_insecure());
+  ASSERT_EQ(p.hosts.size(), 1u);
+  const Host& h = p.hosts[0];
+  EXPECT_EQ(h.name, "mx.secure.test");
+  EXPECT_EQ(h.address_security, Verdict::secure);
+  std::set<std::string> addrs;
+  for (const auto& a : h.addresses) addrs.insert(a.to_string());
+  EXPECT_EQ(addrs, (std::set<std::string>{"127.0.0.11", "::1"}));
+  EXPECT_EQ(h.tlsa.state, TlsaState::found);
+  EXPECT_EQ(h.tlsa.base_domain, "mx.secure.test");
+  ASSERT_EQ(h.tlsa.records.size(), 1u);
+  EXPECT_EQ(h.tlsa.records[0].to_string(), tlsa_of("mx.secure.test", 3, 1, 1));
+}
+
+TEST_F(Destination, D04_SecureNxdomainBouncesAsHostNotFound) {
+  auto r = resolve("nonexistent.secure.test");
+  EXPECT_EQ(r.plan.status, PlanStatus::bounce);
+  EXPECT_EQ(r.plan.dsn, "5.4.4");
+  const Answer& mx = r.answers.at(Query{"nonexistent.secure.test", RRType::MX});
+  EXPECT_TRUE(mx.nxdomain);
+  EXPECT_EQ(mx.verdict, Verdict::secure);
+}
+
+TEST_F(Destination, D07_D16_TlsaServfailMarksOnlyThatHostAndPreferenceOrders) {
+  auto r = resolve("multi.test");
+  const auto& p = r.plan;
+  EXPECT_EQ(p.status, PlanStatus::deliver);
+  ASSERT_EQ(p.hosts.size(), 4u);
+  EXPECT_EQ(p.hosts[3].name, "mx4.multi.test");
+  EXPECT_EQ(host(p, "mx1.multi.test").tlsa.state, TlsaState::found);
+  EXPECT_EQ(host(p, "mx2.multi.test").tlsa.state, TlsaState::secure_denial);  // D-04: secure NODATA
+  const Host& mx3 = host(p, "mx3.multi.test");
+  EXPECT_EQ(mx3.tlsa.state, TlsaState::error);
+  EXPECT_FALSE(mx3.usable);
+  EXPECT_EQ(mx3.dsn, "4.7.5");
+  EXPECT_EQ(mx3.reason, "TLSA lookup error for mx3.multi.test:25");
+  EXPECT_EQ(r.answers.at(Query{"_25._tcp.mx3.multi.test", RRType::TLSA}).verdict, Verdict::error);
+  const Host& mx4 = host(p, "mx4.multi.test");
+  ASSERT_EQ(mx4.tlsa.records.size(), 1u);
+  EXPECT_EQ(mx4.tlsa.records[0].to_string(), tlsa_of("CA", 2, 0, 1));
+}
+
+TEST_F(Destination, D16_EqualPreferenceHostsComeOutInVaryingOrder) {
+  std::set<std::string> orders;
+  for (std::uint64_t seed = 1; seed <= 12; ++seed) {
+    auto r = resolve("multi.test", 25, {}, seed * 7919);
+    ASSERT_EQ(r.plan.hosts.size(), 4u);
+    orders.insert(r.plan.hosts[0].name + "," + r.plan.hosts[1].name + "," + r.plan.hosts[2].name);
+    EXPECT_EQ(r.plan.hosts[3].name, "mx4.multi.test");
+  }
+  EXPECT_GE(orders.size(), 3u);
+}
+
+TEST_F(Destination, D22_ImplicitMxUsesTheDomainAndItsTlsa) {
+  auto r = resolve("implicit.test");
+  EXPECT_EQ(r.plan.kind, DestinationKind::implicit_mx);
+  EXPECT_EQ(r.plan.mx_security, Verdict::secure);
+  ASSERT_EQ(r.plan.hosts.size(), 1u);
+  EXPECT_EQ(r.plan.hosts[0].tlsa.state, TlsaState::found);
+  EXPECT_EQ(r.plan.hosts[0].tlsa.qname, "_25._tcp.implicit.test");
+}
+
+TEST_F(Destination, N01_NullMxBounces) {
+  auto r = resolve("nullmx.test");
+  EXPECT_EQ(r.plan.status, PlanStatus::bounce);
+  EXPECT_EQ(r.plan.dsn, "5.1.10");
+  EXPECT_EQ(r.answers.size(), 1u);
+}
+
+// --- Insecure, bogus and failing DNS (D-02, D-03, D-05, D-12, D-24) ----------------------------
+
+TEST_F(Destination, D12_InsecureZoneIgnoresItsTlsa) {
+  auto r = resolve("insecure.test");
+  EXPECT_EQ(r.plan.status, PlanStatus::deliver);
+  EXPECT_EQ(r.plan.mx_security, Verdict::insecure);
+  EXPECT_EQ(r.plan.hosts[0].address_security, Verdict::insecure);
+  EXPECT_EQ(r.plan.hosts[0].tlsa.state, TlsaState::insecure_address);
+  EXPECT_FALSE(asked(r, "_25._tcp.mx.insecure.test", RRType::TLSA));
+}
+
+TEST_F(Destination, D24_UnsignedHostWithServfailingTlsaZoneIsNotDeferred) {
+  auto r = resolve("o365.test");
+  EXPECT_EQ(r.plan.status, PlanStatus::deliver);
+  EXPECT_EQ(r.plan.mx_security, Verdict::secure);
+  const Host& h = r.plan.hosts[0];
+  EXPECT_EQ(h.name, "broken.insecure.test");
+  EXPECT_TRUE(h.usable);
+  EXPECT_EQ(h.tlsa.state, TlsaState::insecure_address);
+  EXPECT_FALSE(asked(r, "_25._tcp.broken.insecure.test", RRType::TLSA));
+}
+
+struct BrokenDomain {
+  const char* domain;
+  Verdict mx_verdict;
+};
+
+class BrokenDestination : public Destination, public ::testing::WithParamInterface<BrokenDomain> {};
+
+TEST_P(BrokenDestination, D03_D05_DefersWholeDomainWithoutAddressFallback) {
+  auto r = resolve(GetParam().domain);
+  EXPECT_EQ(r.plan.status, PlanStatus::defer);
+  EXPECT_EQ(r.plan.dsn, "4.4.3");
+  EXPECT_TRUE(r.plan.hosts.empty());
+  EXPECT_EQ(r.answers.size(), 1u) << "only the MX query may be asked";
+  EXPECT_EQ(r.answers.at(Query{GetParam().domain, RRType::MX}).verdict, GetParam().mx_verdict);
+}
+
+INSTANTIATE_TEST_SUITE_P(Rfc7672, BrokenDestination,
+                         ::testing::Values(BrokenDomain{"bogus-ds.test", Verdict::bogus},
+                                           BrokenDomain{"expired.test", Verdict::bogus},
+                                           BrokenDomain{"dead.test", Verdict::error}),
+                         [](const auto& p) {
+                           std::string n = p.param.domain;
+                           for (char& c : n) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           return n;
+                         });
+
+TEST_F(Destination, D05_TimeoutIsAnErrorVerdictAndDefers) {
+  auto s = settings();
+  s.query_timeout = std::chrono::milliseconds(1);
+  auto r = resolve("dead.test", 25, {}, 0, s);
+  EXPECT_EQ(r.plan.status, PlanStatus::defer);
+  const Answer& mx = r.answers.at(Query{"dead.test", RRType::MX});
+  EXPECT_EQ(mx.verdict, Verdict::error);
+  EXPECT_EQ(mx.failure, Failure::timeout);
+}
+
+TEST_F(Destination, D07_BogusTlsaMakesTheHostUnusableAndDefers) {
+  auto r = resolve("badtlsa.test");
+  EXPECT_EQ(r.plan.status, PlanStatus::defer);
+  EXPECT_EQ(r.plan.dsn, "4.7.5");
+  EXPECT_EQ(r.plan.reason, "TLSA lookup error for mx.badtlsa.test:25");
+  EXPECT_EQ(r.answers.at(Query{"_25._tcp.mx.badtlsa.test", RRType::TLSA}).verdict, Verdict::bogus);
+}
+
+TEST_F(Destination, D06_UnresolvableBestMxIsSkippedForTheNext) {
+  auto r = resolve("deadhost.test");
+  EXPECT_EQ(r.plan.status, PlanStatus::deliver);
+  const Host& dead = host(r.plan, "mx.dead.test");
+  EXPECT_FALSE(dead.usable);
+  EXPECT_EQ(dead.dsn, "4.4.3");
+  EXPECT_TRUE(host(r.plan, "mx.secure.test").usable);
+}
+
+// --- CNAMEs (D-17, D-26, D-27, D-31, D-32) -----------------------------------------------------
+
+TEST_F(Destination, D27_SecureCnameChainPrefersExpandedName) {
+  auto r = resolve("cname.test");
+  const Host& h = host(r.plan, "mail.cname.test");
+  EXPECT_EQ(h.expanded, "mx.secure.test");
+  EXPECT_EQ(h.address_security, Verdict::secure);
+  EXPECT_EQ(h.tlsa.candidates, (std::vector<std::string>{"mx.secure.test", "mail.cname.test"}));
+  EXPECT_EQ(h.tlsa.state, TlsaState::found);
+  EXPECT_EQ(h.tlsa.base_domain, "mx.secure.test");
+}
+
+TEST_F(Destination, D26_InsecureChainWithSecureInitialCnameUsesOriginalName) {
+  auto r = resolve("cname.test");
+  const Host& h = host(r.plan, "mail2.cname.test");
+  EXPECT_EQ(h.expanded, "mx.insecure.test");
+  EXPECT_EQ(h.address_security, Verdict::insecure);
+  EXPECT_TRUE(h.cname_secure);
+  EXPECT_EQ(h.tlsa.candidates, std::vector<std::string>{"mail2.cname.test"});
+  EXPECT_EQ(h.tlsa.state, TlsaState::found);
+  ASSERT_EQ(h.tlsa.records.size(), 1u);
+  EXPECT_EQ(h.tlsa.records[0].to_string(), tlsa_of("mail2.cname.test", 3, 1, 1));
+}
+
+TEST_F(Destination, D26_InsecureInitialCnameMeansNoDane) {
+  auto r = resolve("icname.test");
+  const Host& h = r.plan.hosts.at(0);
+  EXPECT_EQ(h.name, "mail.unsigned-alias.test");
+  EXPECT_FALSE(h.cname_secure);
+  EXPECT_EQ(h.tlsa.state, TlsaState::insecure_address);
+  EXPECT_TRUE(h.usable);
+}
+
+TEST_F(Destination, D17_RecipientDomainCnameIsFollowedForMx) {
+  auto r = resolve("alias.cname.test");
+  EXPECT_EQ(r.plan.next_hop, "secure.test");
+  EXPECT_EQ(r.plan.mx_security, Verdict::secure);
+  ASSERT_EQ(r.plan.hosts.size(), 1u);
+  EXPECT_EQ(r.plan.hosts[0].name, "mx.secure.test");
+}
+
+TEST_F(Destination, D31_D32_TlsaThroughCnameKeepsBaseDomain) {
+  auto r = resolve("tlsacname.test");
+  const Host& h = r.plan.hosts.at(0);
+  EXPECT_EQ(h.tlsa.state, TlsaState::found);
+  EXPECT_EQ(h.tlsa.base_domain, "mx.tlsacname.test");
+  EXPECT_EQ(h.tlsa.owner, "_25._tcp.mx.secure.test");
+  ASSERT_EQ(h.tlsa.records.size(), 1u);
+  EXPECT_EQ(h.tlsa.records[0].to_string(), tlsa_of("mx.secure.test", 3, 1, 1));
+}
+
+// --- MX insecure, unusable records, ports and routes (D-15, D-18, D-22, D-30, D-33) -------------
+
+TEST_F(Destination, D18_InsecureMxWithSecureHostIsMarkedMxInsecure) {
+  auto r = resolve("mxinsecure.test");
+  EXPECT_TRUE(r.plan.mx_insecure());
+  EXPECT_EQ(r.plan.mx_security, Verdict::insecure);
+  const Host& h = r.plan.hosts.at(0);
+  EXPECT_EQ(h.address_security, Verdict::secure);
+  EXPECT_EQ(h.tlsa.state, TlsaState::found);
+}
+
+TEST_F(Destination, D33_D38_SecureRrsetOfUnusableRecordsIsReported) {
+  auto r = resolve("unusable.test");
+  const Host& h = r.plan.hosts.at(0);
+  EXPECT_EQ(h.tlsa.state, TlsaState::found);
+  std::set<int> usages;
+  for (const auto& rec : h.tlsa.records) usages.insert(rec.usage);
+  EXPECT_EQ(usages, (std::set<int>{0, 1}));
+}
+
+TEST_F(Destination, D30_CustomPortNamesTheTlsaQuery) {
+  auto r = resolve("secure.test", 2525);
+  const Host& h = r.plan.hosts.at(0);
+  EXPECT_EQ(h.tlsa.qname, "_2525._tcp.mx.secure.test");
+  EXPECT_EQ(h.tlsa.state, TlsaState::found);
+  EXPECT_FALSE(asked(r, "_25._tcp.mx.secure.test", RRType::TLSA));
+}
+
+TEST_F(Destination, D22_ConfiguredNextHopIsResolvedAsNonMxDestination) {
+  auto r = resolve("routed.test", 25, Route{"mx.secure.test", 2525, false});
+  EXPECT_EQ(r.plan.kind, DestinationKind::nexthop);
+  EXPECT_EQ(r.plan.port, 2525);
+  EXPECT_FALSE(asked(r, "routed.test", RRType::MX));
+  EXPECT_EQ(r.plan.hosts.at(0).tlsa.state, TlsaState::found);
+  EXPECT_EQ(r.plan.hosts.at(0).tlsa.qname, "_2525._tcp.mx.secure.test");
+}
+
+TEST_F(Destination, D15_AddressLiteralNextHopAsksNothing) {
+  auto r = resolve("literal.test", 25, Route{"127.0.0.1", 2525, true});
+  EXPECT_TRUE(r.answers.empty());
+  EXPECT_EQ(r.plan.kind, DestinationKind::address_literal);
+  EXPECT_EQ(r.plan.hosts.at(0).tlsa.state, TlsaState::not_applicable);
+}
+
+// --- The resolver itself ----------------------------------------------------------------------
+
+TEST_F(Destination, ResolverAnswersManyConcurrentQueriesOutOfOrder) {
+  auto answers = run<std::vector<Answer>>(settings(), [](Resolver& r) {
+    std::vector<Query> qs;
+    for (int i = 0; i < 100; ++i) {
+      qs.push_back({i % 3 == 0 ? "mx.secure.test" : i % 3 == 1 ? "mx1.multi.test" : "nope" + std::to_string(i) + ".secure.test",
+                    RRType::A});
+    }
+    return lookup_all(r, qs);
+  });
+  ASSERT_EQ(answers.size(), 100u);
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    EXPECT_EQ(answers[i].verdict, Verdict::secure) << i;
+    EXPECT_EQ(answers[i].nxdomain, i % 3 == 2) << i;
+  }
+}
+
+TEST_F(Destination, DestroyingTheResolverCompletesPendingQueriesWithAnError) {
+  asio::io_context io;
+  auto s = settings();
+  auto anchor = prepare_trust_anchor(s, world_->state_dir);
+  auto resolver = std::make_unique<UnboundResolver>(io.get_executor(), s, anchor);
+  std::optional<Answer> got;
+  resolver->async_lookup(Query{"dead.test", RRType::MX}, [&](Answer a) { got = std::move(a); });
+  EXPECT_EQ(resolver->pending(), 1u);
+  resolver.reset();
+  io.run();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->verdict, Verdict::error);
+  EXPECT_EQ(got->why, "resolver shut down");
+}
+
+}  // namespace
+}  // namespace danerelay::dns
