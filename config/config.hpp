@@ -8,6 +8,10 @@
 //
 // Vocabulary follows Postfix where operators already know it: TLS security level names
 // (smtp_tls_security_level / smtp_tls_policy_maps) and the leading-dot rule for subdomains.
+//
+// Every struct compares with == (member-wise), so tests can check "this file loads as the
+// defaults". The value syntaxes (durations, sizes, host names) live in config/values.hpp; the
+// key-by-key reference is config/REFERENCE.md.
 #pragma once
 
 #include <array>
@@ -29,6 +33,7 @@ struct SourceLocation {
   std::string file;
   std::uint32_t line = 0;
   std::uint32_t column = 0;
+  friend bool operator==(const SourceLocation&, const SourceLocation&) = default;
 };
 
 // Per-destination TLS security level (Postfix names; weakest first).
@@ -52,21 +57,31 @@ struct Cidr {
   std::uint8_t prefix = 0;
   std::string text;                      // as written, for messages
 
+  // Accepts "a.b.c.d[/0..32]", "v6[/0..128]" and Postfix's "[v6]/len". Host bits beyond the
+  // prefix are cleared, as Postfix mynetworks does ("10.1.2.3/8" is 10.0.0.0/8).
   [[nodiscard]] static std::optional<Cidr> parse(std::string_view text);
-  // True when `address` (4 or 16 bytes, network order) lies inside this network.
+  // True when `address` (4 or 16 bytes, network order) lies inside this network. An IPv4-mapped
+  // IPv6 address (::ffff:a.b.c.d, what a "[::]" listener sees for IPv4 clients) is matched as
+  // the IPv4 address it carries.
   [[nodiscard]] bool contains(const std::uint8_t* address, std::size_t length) const noexcept;
+  friend bool operator==(const Cidr&, const Cidr&) = default;
 };
 
 // "host:port", "[v6addr]:port" or "host" (then default_port applies).
 struct Endpoint {
-  std::string host;
+  std::string host;        // IPv4 literal, IPv6 literal (without brackets) or host name
   std::uint16_t port = 0;
+  // host is an IPv4 literal, a bracketed IPv6 literal or a host name (LDH labels, lower-cased,
+  // trailing dot removed); an unbracketed IPv6 address is rejected because "2001:db8::1:25" is
+  // ambiguous. Without ":port", default_port applies; default_port 0 makes the port mandatory.
   [[nodiscard]] static std::optional<Endpoint> parse(std::string_view text, std::uint16_t default_port);
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
 
 struct ServerSettings {
   std::string hostname;                                    // EHLO/Received name; empty → gethostname()
   std::filesystem::path state_dir = "/var/lib/danerelay";  // spool, RFC 5011 trust anchor
+  friend bool operator==(const ServerSettings&, const ServerSettings&) = default;
 };
 
 struct Listener {
@@ -80,6 +95,7 @@ struct Listener {
   std::vector<std::string> auth_mechanisms{"PLAIN", "LOGIN"};
   std::vector<Cidr> allow_networks;               // clients that may relay without AUTH
   SourceLocation where;
+  friend bool operator==(const Listener&, const Listener&) = default;
 };
 
 struct Limits {
@@ -92,11 +108,13 @@ struct Limits {
   std::uint32_t max_errors = 10;                         // bad commands before disconnect
   Duration command_timeout = std::chrono::minutes(5);
   Duration data_timeout = std::chrono::minutes(10);
+  friend bool operator==(const Limits&, const Limits&) = default;
 };
 
 struct TlsServerSettings {
   std::filesystem::path cert_file;  // PEM chain, leaf first; empty → no inbound STARTTLS
   std::filesystem::path key_file;
+  friend bool operator==(const TlsServerSettings&, const TlsServerSettings&) = default;
 };
 
 struct TlsClientSettings {
@@ -105,11 +123,13 @@ struct TlsClientSettings {
   std::string min_protocol = "TLSv1.2";  // "TLSv1.2" or "TLSv1.3"
   std::filesystem::path ca_file;         // PKIX trust store for verify/secure; empty → system default
   std::filesystem::path ca_path;
+  friend bool operator==(const TlsClientSettings&, const TlsClientSettings&) = default;
 };
 
 struct TlsSettings {
   TlsServerSettings server;
   TlsClientSettings client;
+  friend bool operator==(const TlsSettings&, const TlsSettings&) = default;
 };
 
 struct DnsSettings {
@@ -120,9 +140,14 @@ struct DnsSettings {
   bool trust_anchor_auto_update = true;
   std::vector<std::string> forwarders;                          // "192.0.2.53", "192.0.2.53@5353"; libunbound still validates
   std::filesystem::path unbound_config;                         // extra unbound.conf (auth-zones in tests)
-  std::vector<std::pair<std::string, std::string>> unbound_options;  // ub_ctx_set_option("name:", "value")
+  // In file order, one pair per value: {"infra-cache-max-rtt", "300"}. The name is stored
+  // WITHOUT the trailing colon; the caller passes ub_ctx_set_option(ctx, name + ":", value).
+  // Booleans are stored as "yes"/"no", integers in decimal; an array value gives one pair per
+  // element (for options unbound accepts repeatedly).
+  std::vector<std::pair<std::string, std::string>> unbound_options;
   Duration query_timeout = std::chrono::seconds(20);            // per query; expiry → error verdict "timeout"
   std::string self_test_name = ".";                             // start-up check: DNSKEY here must validate
+  friend bool operator==(const DnsSettings&, const DnsSettings&) = default;
 };
 
 struct DeliverySettings {
@@ -132,16 +157,22 @@ struct DeliverySettings {
   Duration connect_timeout = std::chrono::seconds(30);
   std::uint32_t max_concurrency = 100;     // all destinations together
   std::uint32_t max_concurrency_per_destination = 20;
+  friend bool operator==(const DeliverySettings&, const DeliverySettings&) = default;
 };
 
 // A route: where a destination's mail goes instead of its MX hosts.
 //   "mail.partner.example:587"    a non-MX destination (RFC 7672 §2.2.2, D-22): DANE still applies
 //   "[mail.partner.example]:587"  the same (brackets: no MX lookup, as in Postfix)
 //   "[192.0.2.1]:25"              an address literal: DANE does not apply (D-15)
+//   "[IPv6:2001:db8::1]:25"       RFC 5321 §4.1.3 spelling; "[2001:db8::1]:25" is the same
 struct NextHop {
-  std::string host;                  // without brackets
+  std::string host;                  // without brackets (and without "IPv6:"); names lower-cased
   std::uint16_t port = 0;            // 0 → delivery.port
   bool address_literal = false;
+  // Also accepts "host" and "host:port" without brackets; an unbracketed IPv4 address is an
+  // address literal too. Host names must be LDH labels of at most 63 octets, 253 in total.
+  [[nodiscard]] static std::optional<NextHop> parse(std::string_view text);
+  friend bool operator==(const NextHop&, const NextHop&) = default;
 };
 
 // One [policy.destination."NAME"] table. NAME "example.org" matches that domain only;
@@ -152,6 +183,7 @@ struct DestinationPolicy {
   std::optional<NextHop> nexthop;
   std::vector<std::string> match;   // verify/secure: extra names the certificate may carry
   SourceLocation where;
+  friend bool operator==(const DestinationPolicy&, const DestinationPolicy&) = default;
 };
 
 struct PolicySettings {
@@ -160,7 +192,9 @@ struct PolicySettings {
 
   // The most specific table for `domain` (lower-case, no trailing dot): an exact match first,
   // then ".parent" tables from the closest parent up; nullptr when none applies.
+  // Comparison ignores ASCII case and one trailing dot, so callers need not normalize.
   [[nodiscard]] const DestinationPolicy* find(std::string_view domain) const noexcept;
+  friend bool operator==(const PolicySettings&, const PolicySettings&) = default;
 };
 
 struct QueueSettings {
@@ -169,6 +203,7 @@ struct QueueSettings {
   Duration max_backoff = std::chrono::seconds(4000);
   Duration max_lifetime = std::chrono::hours(24 * 5);
   Duration delay_warning = std::chrono::hours(4);  // 0 → no delay notices
+  friend bool operator==(const QueueSettings&, const QueueSettings&) = default;
 };
 
 struct LogSettings {
@@ -177,11 +212,13 @@ struct LogSettings {
   std::string syslog_name = "danerelay";
   std::string level = "info";        // trace|debug|info|warn|error|critical|off
   bool tls_feature_status = false;   // Postfix 3.11 "tls=" field; off: pflogsumm 1.1.5 drops such lines
+  friend bool operator==(const LogSettings&, const LogSettings&) = default;
 };
 
 struct MetricsSettings {
   bool enabled = false;
   Endpoint address{"127.0.0.1", 9425};
+  friend bool operator==(const MetricsSettings&, const MetricsSettings&) = default;
 };
 
 struct Config {
@@ -196,6 +233,7 @@ struct Config {
   QueueSettings queue;
   LogSettings log;
   MetricsSettings metrics;
+  friend bool operator==(const Config&, const Config&) = default;
 };
 
 }  // namespace danerelay::config

@@ -114,7 +114,6 @@ bool resolve_tlsa(Host& h, const PlanRequest& req, std::uint16_t port, const Ans
       h.tlsa.state = TlsaState::error;
       h.tlsa.records.clear();
       mark_unusable(h, "4.7.5", "TLSA lookup error for " + h.name + ":" + std::to_string(port));
-      h.notes.push_back("TLSA " + qname + ": " + a->describe());
       return true;
     }
     if (a->secure() && a->has_data()) {

@@ -15,6 +15,7 @@
 
 #include <unbound.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <fstream>
@@ -72,6 +73,15 @@ Answer to_answer(const Query& query, int err, ub_result* result) {
     }
   }
   return a;
+}
+
+// Options that would let unvalidated data pass as secure or switch the validator off. DANE's
+// guarantees rest on validation, so they are refused rather than honoured (D-01).
+bool weakens_validation(std::string_view option) {
+  static constexpr std::array<std::string_view, 6> kRefused = {
+      "val-permissive-mode:", "domain-insecure:", "module-config:", "harden-dnssec-stripped:",
+      "val-override-date:", "trust-anchor-file:"};
+  return std::find(kRefused.begin(), kRefused.end(), option) != kRefused.end();
 }
 
 Answer error_answer(const Query& query, Failure failure, std::string why) {
@@ -332,6 +342,9 @@ UnboundResolver::UnboundResolver(asio::any_io_executor executor, const config::D
   }
   for (const auto& [name, value] : settings.unbound_options) {
     const std::string option = name.ends_with(':') ? name : name + ":";
+    if (weakens_validation(option)) {
+      throw SetupError("dns.unbound_options: \"" + name + "\" would weaken DNSSEC validation; danerelay refuses it");
+    }
     if (int err = ub_ctx_set_option(ctx, option.c_str(), value.c_str()); err != 0) {
       throw SetupError("dns.unbound_options: \"" + name + "\" = \"" + value + "\": " + ub_error(err));
     }

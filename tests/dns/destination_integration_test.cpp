@@ -128,6 +128,16 @@ TEST_F(Destination, RefusesToStartWithoutATrustAnchor) {
   EXPECT_THROW((void)prepare_trust_anchor(s, world_->state_dir), SetupError);
 }
 
+TEST_F(Destination, D01_UnboundOptionsThatWeakenValidationAreRefused) {
+  for (const char* option : {"val-permissive-mode", "domain-insecure", "module-config"}) {
+    auto s = settings();
+    s.unbound_options.emplace_back(option, "yes");
+    asio::io_context io;
+    auto anchor = prepare_trust_anchor(s, world_->state_dir);
+    EXPECT_THROW(UnboundResolver(io.get_executor(), s, anchor), SetupError) << option;
+  }
+}
+
 // --- Secure destinations ----------------------------------------------------------------------
 
 TEST_F(Destination, D21_D25_SecureMxAndHostWithTlsa) {

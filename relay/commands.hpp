@@ -1,0 +1,43 @@
+// relay/commands.hpp — the subcommands of the one `danerelay` binary (one .cpp each).
+// Exit codes: 0 success, 1 runtime failure, 2 configuration error (systemd's
+// RestartPreventExitStatus=2 stops restart loops on a bad config), 64 usage error.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace danerelay::relay {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitConfig = 2;
+inline constexpr int kExitUsage = 64;
+
+inline constexpr const char* kDefaultConfigPath = "/etc/danerelay/danerelay.toml";
+
+struct GlobalOptions {
+  std::filesystem::path config_path = kDefaultConfigPath;
+  bool config_given = false;   // -c was used: the file must exist
+};
+
+// Loads the configuration, printing FILE:LINE:COL diagnostics to stderr. Without -c and without
+// the default file, the built-in defaults are used (and said so on stderr).
+[[nodiscard]] std::optional<config::Config> load_config(const GlobalOptions& options);
+
+struct ResolveOptions {
+  std::vector<std::string> domains;
+  std::optional<std::uint16_t> port;
+  bool trace = false;
+  bool skip_self_test = false;
+};
+
+int cmd_check_config(const GlobalOptions& options);
+int cmd_resolve(const GlobalOptions& options, const ResolveOptions& resolve);
+int cmd_run(const GlobalOptions& options);
+
+}  // namespace danerelay::relay

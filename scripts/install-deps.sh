@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# scripts/install-deps.sh — installs every Debian 12 package danerelay needs to build, test and run
+# its demo. Run as root on a fresh machine; a no-op when everything is already there.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config ccache
+  # libraries (Boost 1.81, not the default 1.74: its Asio does not compile as C++20 with g++ 12)
+  libboost1.81-dev libssl-dev libunbound-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
+  # tests: GoogleTest/GoogleMock, ldns-keygen/ldns-signzone for the signed test hierarchy,
+  # iproute2 + util-linux to run the suite in a network namespace with only loopback
+  libgtest-dev libgmock-dev ldnsutils iproute2 util-linux
+  # runtime: the root trust anchor (seeds the RFC 5011-managed copy), CA certificates for verify/secure
+  dns-root-data ca-certificates openssl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages (${missing[*]}); run as root" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

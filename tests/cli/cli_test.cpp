@@ -1,0 +1,136 @@
+// tests/cli/cli_test.cpp — the danerelay binary as an operator runs it: exit codes (0 ok,
+// 2 configuration error, 64 usage), FILE:LINE:COL diagnostics, and `resolve` over the signed
+// test world printing readable plans.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "tests/support/temp_dir.hpp"
+#include "tests/support/world.hpp"
+
+namespace {
+
+struct Run {
+  int status = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Run run(const std::string& args) {
+  Run r;
+  const std::string cmd = std::string(DANERELAY_BINARY) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  std::array<char, 4096> buf{};
+  while (std::fgets(buf.data(), buf.size(), p) != nullptr) r.output += buf.data();
+  const int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new danerelay::testsupport::TempDir("danerelay-cli");
+    world_ = new danerelay::testsupport::World(danerelay::testsupport::build_world(dir_->path() / "world"));
+  }
+  static void TearDownTestSuite() {
+    delete world_;
+    delete dir_;
+  }
+  static std::string write(const std::string& name, const std::string& text) {
+    auto path = dir_->path() / name;
+    std::ofstream(path) << text;
+    return path.string();
+  }
+  static std::string config() { return world_->config_file.string(); }
+  static inline danerelay::testsupport::TempDir* dir_ = nullptr;
+  static inline danerelay::testsupport::World* world_ = nullptr;
+};
+
+TEST_F(Cli, CheckConfigAcceptsTheGeneratedWorldConfig) {
+  auto r = run("check-config -c " + config());
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("configuration OK"), std::string::npos);
+}
+
+TEST_F(Cli, CheckConfigExitsTwoAndNamesFileLineColumnAndKey) {
+  const auto file = write("bad.toml", "[dns]\nquery_timeout = \"soon\"\n\n[policy]\ndefault = \"daen\"\n");
+  auto r = run("check-config -c " + file);
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find(file + ":2:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("dns.query_timeout"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(file + ":5:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("daen"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, CheckConfigReportsUnknownKeys) {
+  const auto file = write("typo.toml", "[dns]\ntrust_anchr = \"/x\"\n");
+  auto r = run("check-config -c " + file);
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find(file + ":2:1: error:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("trust_anchr"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, CheckConfigOnAMissingFileExitsTwo) {
+  auto r = run("check-config -c " + (dir_->path() / "absent.toml").string());
+  EXPECT_EQ(r.status, 2) << r.output;
+}
+
+TEST_F(Cli, ResolveRefusesABadConfigWithExitTwo) {
+  const auto file = write("bad2.toml", "[delivery]\nport = 70000\n");
+  auto r = run("resolve -c " + file + " secure.test");
+  EXPECT_EQ(r.status, 2) << r.output;
+}
+
+TEST_F(Cli, ResolveWithAMissingTrustAnchorIsAConfigErrorNotAnInsecureRun) {
+  const auto file = write("noanchor.toml", "[dns]\ntrust_anchor = \"" + (dir_->path() / "none.ta").string() +
+                                               "\"\nunbound_config = \"" + world_->dns.unbound_conf.string() + "\"\n");
+  auto r = run("resolve -c " + file + " secure.test");
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find("trust anchor"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, UnknownSubcommandIsAUsageError) {
+  auto r = run("frobnicate");
+  EXPECT_EQ(r.status, 64) << r.output;
+}
+
+TEST_F(Cli, ResolvePrintsSelfTestAndAPlanForEveryWorldDomain) {
+  std::string domains;
+  for (const auto& d : world_->domains) domains += " " + d.name;
+  auto r = run("resolve -c " + config() + domains);
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("DNSSEC self-test (. DNSKEY): validation works"), std::string::npos) << r.output;
+  for (const auto& d : world_->domains) EXPECT_NE(r.output.find(d.name + ": "), std::string::npos) << d.name;
+  EXPECT_NE(r.output.find("NOT USABLE: 4.7.5 TLSA lookup error for mx3.multi.test:25"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("plan: BOUNCE 5.1.10 Domain nullmx.test does not accept mail (nullMX)"), std::string::npos);
+  EXPECT_NE(r.output.find("plan: DEFER 4.4.3 Host or domain name not found. Name service error for name=bogus-ds.test type=MX"),
+            std::string::npos);
+  EXPECT_NE(r.output.find("configured next hop mx.secure.test (no MX lookup), port 2525"), std::string::npos);
+  EXPECT_NE(r.output.find("policy: dane (from [policy.destination.\"routed.test\"])"), std::string::npos);
+  EXPECT_NE(r.output.find("MX insecure"), std::string::npos);
+}
+
+TEST_F(Cli, ResolveTraceShowsEveryAnswerWithItsVerdict) {
+  auto r = run("resolve --no-self-test -t -c " + config() + " secure.test");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("secure.test. IN MX ; secure"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("_25._tcp.mx.secure.test. IN TLSA ; secure"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, ResolveWithAWrongTrustAnchorFailsTheSelfTestAndDefers) {
+  const auto ta = write("wrong.ta", ". IN DS 12345 13 2 " + std::string(64, 'c') + "\n");
+  const auto file = write("wrong.toml", "[dns]\ntrust_anchor = \"" + ta + "\"\ntrust_anchor_auto_update = false\nunbound_config = \"" +
+                                            world_->dns.unbound_conf.string() + "\"\n");
+  auto r = run("resolve -c " + file + " secure.test");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("DNSSEC self-test (. DNSKEY) FAILED: bogus"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("plan: DEFER 4.4.3"), std::string::npos) << r.output;
+}
+
+}  // namespace
