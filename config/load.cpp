@@ -455,7 +455,7 @@ class ConfigReader {
     tls.read("client", [&](const Field& f) {
       with_table(f, [&](Section& s) {
         auto& client = cfg_.tls.client;
-        s.read("digest_order", [&](const Field& v) { assign(client.digest_order, digest_order(v)); });
+        s.read("digest_order", [&](const Field& v) { assign(client.digest_order, unique_choices(v, "digest", kDigests, ", strongest first")); });
         s.read("min_protocol", [&](const Field& v) {
           assign(client.min_protocol, ld_.choice(v, "TLS protocol version", kTlsProtocols));
         });
@@ -466,25 +466,29 @@ class ConfigReader {
     tls_clean_ = ld_.error_count() == before_errors;
   }
 
-  // RFC 7671 §9: a non-empty, duplicate-free preference order of known digests.
-  std::optional<std::vector<std::string>> digest_order(const Field& f) {
+  // A non-empty, duplicate-free list of known words, in the order written (digest preference
+  // for RFC 7671 §9, SASL mechanisms as advertised).
+  template <std::size_t N>
+  std::optional<std::vector<std::string>> unique_choices(const Field& f, std::string_view what,
+                                                         const std::array<Choice<std::string_view>, N>& choices,
+                                                         std::string_view hint = {}) {
     auto elements = ld_.array(f);
     if (!elements) return std::nullopt;
     if (elements->empty()) {
-      ld_.fail(f, "empty list (expected one or more of " + choice_list(kDigests) + ", strongest first)");
+      ld_.fail(f, "empty list (expected one or more of " + choice_list(choices) + std::string(hint) + ")");
       return std::nullopt;
     }
     std::vector<std::string> out;
     bool ok = true;
     for (const auto& e : *elements) {
-      auto d = ld_.choice(e, "digest", kDigests);
-      if (!d) {
+      auto c = ld_.choice(e, what, choices);
+      if (!c) {
         ok = false;
-      } else if (std::find(out.begin(), out.end(), *d) != out.end()) {
-        ld_.fail(e, "duplicate digest " + in_quotes(*d));
+      } else if (std::find(out.begin(), out.end(), *c) != out.end()) {
+        ld_.fail(e, "duplicate " + std::string(what) + " " + in_quotes(*c));
         ok = false;
       } else {
-        out.emplace_back(*d);
+        out.emplace_back(*c);
       }
     }
     if (!ok) return std::nullopt;
@@ -884,7 +888,7 @@ class ConfigReader {
       s.read("tls", [&](const Field& v) { assign(l.tls, ld_.choice(v, "listener TLS mode", kListenerTls)); });
       s.read("require_tls", [&](const Field& v) { assign(l.require_tls, ld_.boolean(v)); });
       s.read("auth", [&](const Field& v) { assign(l.auth, ld_.choice(v, "auth mode", kListenerAuth)); });
-      s.read("auth_mechanisms", [&](const Field& v) { assign(l.auth_mechanisms, sasl_mechanisms(v)); });
+      s.read("auth_mechanisms", [&](const Field& v) { assign(l.auth_mechanisms, unique_choices(v, "SASL mechanism", kSaslMechanisms)); });
       s.read("allow_networks", [&](const Field& v) { assign(l.allow_networks, networks(v)); });
       s.finish();
       if (ld_.error_count() != before_errors) continue;
@@ -925,30 +929,6 @@ class ConfigReader {
         ld_.fail(field, "require_tls = true needs tls.server.cert_file and tls.server.key_file");
       }
     }
-  }
-
-  std::optional<std::vector<std::string>> sasl_mechanisms(const Field& f) {
-    auto elements = ld_.array(f);
-    if (!elements) return std::nullopt;
-    if (elements->empty()) {
-      ld_.fail(f, "empty list (expected one or more of " + choice_list(kSaslMechanisms) + ")");
-      return std::nullopt;
-    }
-    std::vector<std::string> out;
-    bool ok = true;
-    for (const auto& e : *elements) {
-      auto m = ld_.choice(e, "SASL mechanism", kSaslMechanisms);
-      if (!m) {
-        ok = false;
-      } else if (std::find(out.begin(), out.end(), *m) != out.end()) {
-        ld_.fail(e, "duplicate SASL mechanism " + in_quotes(*m));
-        ok = false;
-      } else {
-        out.emplace_back(*m);
-      }
-    }
-    if (!ok) return std::nullopt;
-    return out;
   }
 
   std::optional<std::vector<Cidr>> networks(const Field& f) {

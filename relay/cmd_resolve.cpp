@@ -11,6 +11,7 @@
 #include "relay/commands.hpp"
 #include "relay/logging.hpp"
 #include "relay/plan_format.hpp"
+#include "relay/resolver_setup.hpp"
 #include "relay/routing.hpp"
 
 namespace danerelay::relay {
@@ -22,14 +23,11 @@ int cmd_resolve(const GlobalOptions& options, const ResolveOptions& resolve) {
   if (!cfg) return kExitConfig;
   if (resolve.port) cfg->delivery.port = *resolve.port;
   setup_logging(cfg->log);
-  auto log = logger("dns");
 
   asio::io_context io;
   std::unique_ptr<dns::UnboundResolver> resolver;
   try {
-    auto anchor = dns::prepare_trust_anchor(cfg->dns, cfg->server.state_dir);
-    for (const auto& n : anchor.notes) log->info("{}", n);
-    resolver = std::make_unique<dns::UnboundResolver>(io.get_executor(), cfg->dns, anchor);
+    resolver = open_resolver(io, *cfg);
   } catch (const dns::SetupError& e) {
     std::cerr << "danerelay: " << e.what() << '\n';
     return kExitConfig;

@@ -18,6 +18,7 @@
 #include "dns/resolver.hpp"
 #include "relay/commands.hpp"
 #include "relay/logging.hpp"
+#include "relay/resolver_setup.hpp"
 
 namespace danerelay::relay {
 
@@ -51,10 +52,7 @@ int cmd_run(const GlobalOptions& options) {
   asio::io_context io;
   std::unique_ptr<dns::UnboundResolver> resolver;
   try {
-    auto anchor = dns::prepare_trust_anchor(cfg->dns, cfg->server.state_dir);
-    for (const auto& n : anchor.notes) log->info("{}", n);
-    log->info("trust anchor {} ({})", anchor.file.string(), anchor.managed ? "RFC 5011 managed" : "static");
-    resolver = std::make_unique<dns::UnboundResolver>(io.get_executor(), cfg->dns, anchor);
+    resolver = open_resolver(io, *cfg);
   } catch (const dns::SetupError& e) {
     log->critical("{}", e.what());
     return kExitConfig;
