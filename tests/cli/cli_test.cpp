@@ -3,9 +3,14 @@
 // test world printing readable plans.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -131,6 +136,43 @@ TEST_F(Cli, ResolveWithAWrongTrustAnchorFailsTheSelfTestAndDefers) {
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("DNSSEC self-test (. DNSKEY) FAILED: bogus"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("plan: DEFER 4.4.3"), std::string::npos) << r.output;
+}
+
+TEST_F(Cli, RunStartsSelfTestsLogsAndStopsCleanlyOnSigterm) {
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    dup2(out[1], STDERR_FILENO);
+    dup2(out[1], STDOUT_FILENO);
+    close(out[0]);
+    const std::string cfg = config();
+    execl(DANERELAY_BINARY, DANERELAY_BINARY, "run", "-c", cfg.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(out[1]);
+  std::string log;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (log.find("validation works") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{out[0], POLLIN, 0};
+    if (poll(&p, 1, 200) <= 0) continue;
+    char buf[1024];
+    const auto n = read(out[0], buf, sizeof buf);
+    if (n <= 0) break;
+    log.append(buf, static_cast<std::size_t>(n));
+  }
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  char buf[1024];
+  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) log.append(buf, static_cast<std::size_t>(n));
+  close(out[0]);
+  EXPECT_NE(log.find("danerelay/dns["), std::string::npos) << log;
+  EXPECT_NE(log.find("DNSSEC self-test (. DNSKEY): validation works"), std::string::npos) << log;
+  EXPECT_NE(log.find("stopping"), std::string::npos) << log;
+  ASSERT_TRUE(WIFEXITED(status)) << log;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << log;
 }
 
 }  // namespace

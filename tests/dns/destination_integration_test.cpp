@@ -10,6 +10,9 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <chrono>
+#include <filesystem>
+#include <iterator>
+#include <memory>
 #include <fstream>
 #include <optional>
 #include <set>
@@ -136,6 +139,89 @@ TEST_F(Destination, D01_UnboundOptionsThatWeakenValidationAreRefused) {
     auto anchor = prepare_trust_anchor(s, world_->state_dir);
     EXPECT_THROW(UnboundResolver(io.get_executor(), s, anchor), SetupError) << option;
   }
+}
+
+// --- Trust anchor preparation (ecosystem §9.7) ---------------------------------------------------
+
+class TrustAnchorSetup : public Destination {
+ protected:
+  void SetUp() override {
+    tmp_ = std::make_unique<testsupport::TempDir>("danerelay-ta");
+    s_.trust_anchor_seed = tmp_->path() / "seed.key";
+    state_ = tmp_->path() / "state";
+  }
+  std::unique_ptr<testsupport::TempDir> tmp_;
+  config::DnsSettings s_;
+  std::filesystem::path state_;
+};
+
+TEST_F(TrustAnchorSetup, SeedsStateDirectoryFromSeedWhenMissing) {
+  std::ofstream(s_.trust_anchor_seed) << ". IN DS 1 8 2 AA\n";
+  auto ta = prepare_trust_anchor(s_, state_);
+  EXPECT_EQ(ta.file, state_ / "root.key");
+  EXPECT_TRUE(ta.managed);
+  std::ifstream in(ta.file);
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, ". IN DS 1 8 2 AA");
+  ASSERT_EQ(ta.notes.size(), 1u);
+}
+
+TEST_F(TrustAnchorSetup, KeepsAManagedAnchorNewerThanTheSeed) {
+  std::ofstream(s_.trust_anchor_seed) << "seed\n";
+  std::filesystem::create_directories(state_);
+  std::ofstream(state_ / "root.key") << "updated by RFC 5011\n";
+  std::filesystem::last_write_time(s_.trust_anchor_seed, std::filesystem::last_write_time(state_ / "root.key") - std::chrono::hours(1));
+  auto ta = prepare_trust_anchor(s_, state_);
+  std::ifstream in(ta.file);
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "updated by RFC 5011");
+  EXPECT_TRUE(ta.notes.empty());
+}
+
+TEST_F(TrustAnchorSetup, ReseedsWhenTheSeedIsNewer) {
+  std::filesystem::create_directories(state_);
+  std::ofstream(state_ / "root.key") << "old\n";
+  std::ofstream(s_.trust_anchor_seed) << "new\n";
+  std::filesystem::last_write_time(state_ / "root.key", std::filesystem::last_write_time(s_.trust_anchor_seed) - std::chrono::hours(1));
+  auto ta = prepare_trust_anchor(s_, state_);
+  std::ifstream in(ta.file);
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "new");
+}
+
+TEST_F(TrustAnchorSetup, FallsBackToBuiltInRootDsWithoutDnsRootData) {
+  auto ta = prepare_trust_anchor(s_, state_);  // the seed file does not exist
+  std::ifstream in(ta.file);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(content.find(". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D"), std::string::npos);
+  EXPECT_NE(content.find(". IN DS 38696 8 2"), std::string::npos);
+  ASSERT_EQ(ta.notes.size(), 1u);
+  EXPECT_NE(ta.notes[0].find("warning"), std::string::npos);
+}
+
+TEST_F(TrustAnchorSetup, UnwritableStateDirectoryUsesTheSeedReadOnly) {
+  std::ofstream(s_.trust_anchor_seed) << ". IN DS 1 8 2 AA\n";
+  std::ofstream(tmp_->path() / "file") << "x";
+  auto ta = prepare_trust_anchor(s_, tmp_->path() / "file" / "state");  // a path under a regular file
+  EXPECT_EQ(ta.file, s_.trust_anchor_seed);
+  EXPECT_FALSE(ta.managed);
+}
+
+TEST_F(TrustAnchorSetup, NoSeedAndNoWritableStateDirectoryRefusesToStart) {
+  std::ofstream(tmp_->path() / "file") << "x";
+  EXPECT_THROW((void)prepare_trust_anchor(s_, tmp_->path() / "file" / "state"), SetupError);
+}
+
+TEST_F(TrustAnchorSetup, Rfc5011ManagedAnchorValidates) {
+  auto s = settings();
+  s.trust_anchor = tmp_->path() / "managed.key";
+  std::filesystem::copy_file(world_->dns.trust_anchor, s.trust_anchor);
+  s.trust_anchor_auto_update = true;  // ub_ctx_add_ta_autr: libunbound keeps the file current
+  auto t = run<SelfTest>(s, [](Resolver& r) { return self_test(r, "."); });
+  EXPECT_TRUE(t.ok) << t.summary();
 }
 
 // --- Secure destinations ----------------------------------------------------------------------
