@@ -7,6 +7,7 @@
 #include "dns/resolver.hpp"
 
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -225,6 +226,7 @@ struct UnboundResolver::Impl : std::enable_shared_from_this<Impl> {
   std::uint64_t next_id = 1;
   bool waiting = false;
   bool closed = false;
+  std::string broken;  // set when libunbound's descriptor failed
   std::chrono::milliseconds timeout;
 
   Impl(asio::any_io_executor ex, std::chrono::milliseconds t) : executor(ex), fd(ex), timeout(t) {}
@@ -262,6 +264,13 @@ struct UnboundResolver::Impl : std::enable_shared_from_this<Impl> {
     fd.async_wait(asio::posix::stream_descriptor::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
       self->waiting = false;
       if (self->closed) return;
+      if (ec && ec != asio::error::operation_aborted) {
+        // The descriptor itself failed: waiting again would spin. Fail what is pending and every
+        // later query, loudly, instead of pretending to resolve.
+        self->broken = "libunbound descriptor: " + ec.message();
+        self->fail_all(self->broken);
+        return;
+      }
       if (!ec) {
         // Runs the callbacks of every finished query, in this thread.
         if (int err = ub_process(self->ctx); err != 0) self->fail_all("ub_process: " + ub_error(err));
@@ -282,8 +291,8 @@ struct UnboundResolver::Impl : std::enable_shared_from_this<Impl> {
     const std::uint64_t id = raw->id;
     pending.emplace(id, std::move(p));
 
-    if (closed) {
-      Answer a = error_answer(raw->query, Failure::other, "resolver shut down");
+    if (closed || !broken.empty()) {
+      Answer a = error_answer(raw->query, Failure::other, closed ? std::string("resolver shut down") : broken);
       complete(id, std::move(a));
       return;
     }
