@@ -1,0 +1,44 @@
+// tests/smtp/dot_stuffer_test.cpp — RFC 5321 §4.5.2 transparency, fed whole and byte by byte.
+#include "smtp/dot_stuffer.hpp"
+
+#include <gtest/gtest.h>
+
+namespace danerelay::smtp {
+namespace {
+
+struct Case {
+  const char* name;
+  std::string in;
+  std::string out;
+};
+
+class Stuff : public ::testing::TestWithParam<Case> {};
+
+TEST_P(Stuff, WholeAndByteByByteAgree) {
+  std::string whole;
+  DotStuffer a;
+  a.feed(GetParam().in, whole);
+  a.finish(whole);
+  EXPECT_EQ(whole, GetParam().out);
+
+  std::string bytes;
+  DotStuffer b;
+  for (char c : GetParam().in) b.feed(std::string_view(&c, 1), bytes);
+  b.finish(bytes);
+  EXPECT_EQ(bytes, GetParam().out);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rfc5321, Stuff,
+    ::testing::Values(Case{"Empty", "", ".\r\n"}, Case{"PlainLine", "hello\r\n", "hello\r\n.\r\n"},
+                      Case{"MissingFinalCrlfIsAdded", "hello", "hello\r\n.\r\n"},
+                      Case{"LeadingDotIsDoubled", ".hidden\r\n..two\r\n", "..hidden\r\n...two\r\n.\r\n"},
+                      Case{"LoneDotLineCannotEndTheData", "a\r\n.\r\nb\r\n", "a\r\n..\r\nb\r\n.\r\n"},
+                      Case{"BareLfBecomesCrlf", "a\nb\n", "a\r\nb\r\n.\r\n"},
+                      Case{"BareLfDotLfCannotSmuggleAnEnd", "a\n.\nMAIL FROM:<x>\n", "a\r\n..\r\nMAIL FROM:<x>\r\n.\r\n"},
+                      Case{"TrailingCrGetsItsLf", "a\r", "a\r\n.\r\n"},
+                      Case{"DotInsideALineStays", "a.b\r\n", "a.b\r\n.\r\n"}),
+    [](const auto& p) { return std::string(p.param.name); });
+
+}  // namespace
+}  // namespace danerelay::smtp
