@@ -1,0 +1,69 @@
+// relay/delivery_log.cpp — see delivery_log.hpp.
+#include "relay/delivery_log.hpp"
+
+#include <fmt/format.h>
+
+#include <strings.h>
+
+namespace danerelay::relay {
+
+std::string_view to_string(DeliveryStatus status) noexcept {
+  switch (status) {
+    case DeliveryStatus::sent: return "sent";
+    case DeliveryStatus::deferred: return "deferred";
+    case DeliveryStatus::bounced: return "bounced";
+  }
+  return "deferred";
+}
+
+std::string format_delay(std::chrono::microseconds d) {
+  // Postfix's rules: at most two significant digits; never finer than 0.01 s; values of 10 s and
+  // more in whole seconds; rounded half up; no trailing zeros.
+  constexpr long kMillion = 1'000'000;
+  long long total = d.count() < 0 ? 0 : d.count();
+  long long sec = total / kMillion;
+  long long usec = total % kMillion;
+  long long resolution = 10'000;                    // 0.01 s
+  if (sec >= 10) {
+    resolution = kMillion;                          // whole seconds
+  } else if (sec >= 1) {
+    resolution = 100'000;                           // one decimal
+  }
+  usec += resolution / 2;
+  if (usec >= kMillion) {
+    sec += 1;
+    usec -= kMillion;
+  }
+  std::string out = std::to_string(sec);
+  if (usec >= resolution) {
+    out += '.';
+    for (long long rem = usec, n = kMillion / 10; rem >= resolution && n > 0; n /= 10) {
+      out += static_cast<char>('0' + rem / n);
+      rem %= n;
+    }
+  }
+  return out;
+}
+
+std::string delivery_line(const Envelope& env, const RecipientResult& r, bool tls_feature_status) {
+  std::string line = fmt::format("{}: to=<{}>", env.id.str(), r.recipient.address);
+  // orig_to: the ORCPT address when it differs (RFC 3461 "rfc822;" prefix removed).
+  std::string orig = r.recipient.orcpt;
+  if (orig.size() > 7 && strncasecmp(orig.c_str(), "rfc822;", 7) == 0) orig = orig.substr(7);
+  if (!orig.empty() && strcasecmp(orig.c_str(), r.recipient.address.c_str()) != 0) line += fmt::format(", orig_to=<{}>", orig);
+  if (r.relay_host.empty()) {
+    line += ", relay=none";
+  } else {
+    line += fmt::format(", relay={}[{}]:{}", r.relay_host, r.relay_address, r.relay_port);
+  }
+  if (r.connection_use > 1) line += fmt::format(", conn_use={}", r.connection_use);
+  const auto total = std::chrono::duration_cast<std::chrono::microseconds>(r.done - env.arrival);
+  const auto& s = r.delays;
+  line += fmt::format(", delay={}, delays={}/{}/{}/{}", format_delay(total), format_delay(s.before_queue),
+                      format_delay(s.in_queue), format_delay(s.connection_setup), format_delay(s.transmission));
+  if (tls_feature_status && !r.tls.feature.empty()) line += ", tls=" + r.tls.feature;
+  line += fmt::format(", dsn={}, status={} ({})", r.dsn, to_string(r.status), r.reason);
+  return line;
+}
+
+}  // namespace danerelay::relay
