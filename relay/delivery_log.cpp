@@ -2,6 +2,11 @@
 #include "relay/delivery_log.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <fmt/chrono.h>
+
+#include <cstdio>
 
 #include <strings.h>
 
@@ -64,6 +69,46 @@ std::string delivery_line(const Envelope& env, const RecipientResult& r, bool tl
   if (tls_feature_status && !r.tls.feature.empty()) line += ", tls=" + r.tls.feature;
   line += fmt::format(", dsn={}, status={} ({})", r.dsn, to_string(r.status), r.reason);
   return line;
+}
+
+std::string delivery_json(const Envelope& env, const RecipientResult& r) {
+  using nlohmann::json;
+  const auto at = std::chrono::time_point_cast<std::chrono::microseconds>(r.done);
+  const auto epoch = std::chrono::duration<double>(at.time_since_epoch()).count();
+  json j;
+  j["type"] = r.status == DeliveryStatus::sent ? "Delivery" : r.status == DeliveryStatus::bounced ? "Bounce" : "TransientFailure";
+  j["id"] = env.id.str();
+  j["sender"] = env.sender;
+  j["recipient"] = r.recipient.address;
+  const auto at_sign = r.recipient.address.rfind('@');
+  j["site"] = at_sign == std::string::npos ? std::string() : r.recipient.address.substr(at_sign + 1);
+  j["size"] = env.size;
+  json response{{"code", r.reply_code}, {"content", r.reason}, {"command", r.command}};
+  unsigned klass = 0, subject = 0, detail = 0;
+  if (std::sscanf(r.dsn.c_str(), "%u.%u.%u", &klass, &subject, &detail) == 3) {
+    response["enhanced_code"] = {{"class", klass}, {"subject", subject}, {"detail", detail}};
+  } else {
+    response["enhanced_code"] = nullptr;
+  }
+  j["response"] = std::move(response);
+  if (r.relay_host.empty()) {
+    j["peer_address"] = nullptr;
+  } else {
+    j["peer_address"] = {{"name", r.relay_host}, {"addr", r.relay_address}, {"port", r.relay_port}};
+  }
+  j["timestamp"] = epoch;
+  j["event_time"] = fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(r.done)));
+  j["num_attempts"] = r.attempt;
+  j["tls_protocol_version"] = r.tls.protocol.empty() ? json(nullptr) : json(r.tls.protocol);
+  j["tls_cipher"] = r.tls.cipher.empty() ? json(nullptr) : json(r.tls.cipher);
+  j["tls_level"] = r.tls.level;
+  j["tls_feature"] = r.tls.feature;
+  j["tls_trust"] = r.tls.trust.empty() ? json(nullptr) : json(r.tls.trust);
+  j["dane"] = r.tls.matched.empty() ? json(nullptr) : json{{"matched", r.tls.matched}, {"depth", r.tls.depth}};
+  j["dnssec"] = {{"mx", r.dnssec_mx}, {"host", r.dnssec_host}};
+  j["dsn"] = r.dsn;
+  j["status"] = to_string(r.status);
+  return j.dump();
 }
 
 }  // namespace danerelay::relay

@@ -22,4 +22,11 @@ namespace danerelay::relay {
 
 [[nodiscard]] std::string delivery_line(const Envelope& envelope, const RecipientResult& result, bool tls_feature_status);
 
+// log.format = "json": one object per line, KumoMTA's record shape (type, id, sender, recipient,
+// site, size, response{code, enhanced_code{class,subject,detail}, content, command},
+// peer_address{name, addr}, timestamp, event_time, num_attempts, tls_protocol_version, tls_cipher)
+// plus the DANE facts KumoMTA lacks: tls_level, tls_feature, tls_trust, dane{matched, depth},
+// dnssec{mx, host}. type is Delivery, TransientFailure or Bounce.
+[[nodiscard]] std::string delivery_json(const Envelope& envelope, const RecipientResult& result);
+
 }  // namespace danerelay::relay

@@ -72,6 +72,11 @@ struct RecipientResult {
   std::string relay_address;
   std::uint16_t relay_port = 0;
   int connection_use = 0;     // >1 when the connection was reused (conn_use=N)
+  int reply_code = 0;         // the remote SMTP reply code, 0 when there was none
+  std::string command;        // the command that reply answered: "RCPT TO", "DATA", "." ...
+  int attempt = 1;            // delivery attempts so far, this one included
+  std::string dnssec_mx;      // "secure" / "insecure": the MX RRset's verdict
+  std::string dnssec_host;    // the relay host's address verdict
   TlsSummary tls;
   DelayStages delays;
   Clock::time_point done = Clock::now();

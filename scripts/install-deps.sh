@@ -7,7 +7,7 @@ packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config ccache
   # libraries (Boost 1.81, not the default 1.74: its Asio does not compile as C++20 with g++ 12)
-  libboost1.81-dev libssl-dev libunbound-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
+  libboost1.81-dev libssl-dev libunbound-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   # tests: GoogleTest/GoogleMock, ldns-keygen/ldns-signzone for the signed test hierarchy,
   # iproute2 + util-linux to run the suite in a network namespace with only loopback
   libgtest-dev libgmock-dev ldnsutils iproute2 util-linux

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <regex>
 
 namespace danerelay::relay {
@@ -90,6 +92,45 @@ TEST(DeliveryLine, PflogsummDeliveryRegexMatches) {
   const auto line = delivery_line(e, sent(e), false);
   ASSERT_TRUE(std::regex_search(line, m, pflogsumm)) << line;
   EXPECT_EQ(m[5].str(), "sent");
+}
+
+TEST(DeliveryJson, ParsesBackWithEveryFactTheLineHasPlusDane) {
+  auto e = envelope();
+  e.size = 1234;
+  auto r = sent(e);
+  r.reply_code = 250;
+  r.command = ".";
+  r.dnssec_mx = "secure";
+  r.dnssec_host = "secure";
+  r.tls = {"dane", "dane", "Verified", "TLSv1.3", "TLS_AES_256_GCM_SHA384", "3 1 1 abcd", 0};
+  const auto j = nlohmann::json::parse(delivery_json(e, r));
+  EXPECT_EQ(j["type"], "Delivery");
+  EXPECT_EQ(j["id"], "3F2A9C01B7E4");
+  EXPECT_EQ(j["recipient"], "b@dest.example");
+  EXPECT_EQ(j["site"], "dest.example");
+  EXPECT_EQ(j["size"], 1234);
+  EXPECT_EQ(j["response"]["code"], 250);
+  EXPECT_EQ(j["response"]["enhanced_code"]["class"], 2);
+  EXPECT_EQ(j["response"]["content"], "250 2.0.0 Ok: queued as XYZ");
+  EXPECT_EQ(j["peer_address"]["addr"], "198.51.100.7");
+  EXPECT_EQ(j["tls_trust"], "Verified");
+  EXPECT_EQ(j["dane"]["matched"], "3 1 1 abcd");
+  EXPECT_EQ(j["dane"]["depth"], 0);
+  EXPECT_EQ(j["dnssec"]["mx"], "secure");
+  EXPECT_EQ(j["event_time"], "2023-11-14T22:13:20Z");
+}
+
+TEST(DeliveryJson, DeferralWithoutConnectionHasNullPeerAndTransientType) {
+  auto e = envelope();
+  auto r = sent(e);
+  r.status = DeliveryStatus::deferred;
+  r.dsn = "4.7.5";
+  r.relay_host.clear();
+  const auto j = nlohmann::json::parse(delivery_json(e, r));
+  EXPECT_EQ(j["type"], "TransientFailure");
+  EXPECT_TRUE(j["peer_address"].is_null());
+  EXPECT_TRUE(j["dane"].is_null());
+  EXPECT_EQ(j["response"]["enhanced_code"]["subject"], 7);
 }
 
 TEST(QueueIdTest, TwelveUpperHexStrictlyIncreasing) {
