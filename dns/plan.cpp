@@ -38,6 +38,7 @@ std::string_view to_string(TlsaState state) noexcept {
     case TlsaState::secure_denial: return "secure-denial";
     case TlsaState::insecure: return "insecure";
     case TlsaState::error: return "error";
+    case TlsaState::not_requested: return "not-requested";
   }
   return "?";
 }
@@ -190,6 +191,10 @@ bool resolve_host(Host& h, const PlanRequest& req, std::uint16_t port, const Ans
   }
   h.address_security = all_secure ? Verdict::secure : Verdict::insecure;
   h.usable = true;
+  if (!req.lookup_tlsa) {
+    h.tlsa.state = TlsaState::not_requested;
+    return true;
+  }
 
   if (h.tlsa.candidates.empty()) {
     if (h.address_security == Verdict::secure) {

@@ -40,6 +40,9 @@ struct PlanRequest {
   std::optional<Route> route;
   std::uint64_t shuffle_seed = 0; // order among equal-preference MX hosts (RFC 5321 §5.1)
   std::size_t max_hosts = 10;     // MX hosts kept after sorting
+  // False when the destination's TLS level does not use DANE (none, may, encrypt, verify,
+  // secure): no TLSA query is made, so a broken TLSA zone cannot make such a host unusable.
+  bool lookup_tlsa = true;
 };
 
 enum class DestinationKind { mx, implicit_mx, nexthop, address_literal };
@@ -53,6 +56,7 @@ enum class TlsaState {
   secure_denial,     // secure NXDOMAIN/NODATA at every candidate base domain (D-04, D-28)
   insecure,          // TLSA lookup insecure at the candidates: DANE does not apply (D-28, D-31)
   error,             // a TLSA lookup failed (SERVFAIL, timeout, bogus): host unusable (D-07, D-13)
+  not_requested,     // the destination's TLS level does not use DANE: TLSA not looked up
 };
 
 [[nodiscard]] std::string_view to_string(DestinationKind kind) noexcept;

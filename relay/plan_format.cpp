@@ -25,6 +25,8 @@ std::string tlsa_line(const dns::Host& h) {
       return fmt::format("TLSA {}: none (secure denial)", t.qname);
     case dns::TlsaState::insecure:
       return fmt::format("TLSA {}: insecure (DANE does not apply)", t.qname);
+    case dns::TlsaState::not_requested:
+      return "TLSA: not looked up (the policy level does not use DANE)";
     case dns::TlsaState::error:
       return fmt::format("TLSA {}: LOOKUP ERROR: {}", t.qname, t.detail);
   }

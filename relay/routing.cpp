@@ -17,6 +17,7 @@ Routing route_for(const config::Config& config, std::string_view domain, std::ui
       r.request.route = dns::Route{hop.host, hop.port, hop.address_literal};
     }
   }
+  r.request.lookup_tlsa = r.level == config::TlsLevel::dane || r.level == config::TlsLevel::dane_only;
   return r;
 }
 

@@ -175,6 +175,12 @@ void decide_dane(HostPolicy& p, const dns::DeliveryPlan& plan, const dns::Host& 
     defer(p, "TLSA lookup error for " + where);
     return;
   }
+  if (host.tlsa.state == TlsaState::not_requested) {
+    // The plan was made for a level without DANE; deciding DANE from it would guess. Never
+    // downgrade on an inconsistent input: defer (relay::route_for keeps the two in step).
+    defer(p, "TLSA records were not looked up for " + where);
+    return;
+  }
   if (mandatory && p.mx_insecure) {
     // D-20 (RFC 7672 §2.2.1): mandatory DANE with an MX RRset that is not secure → delay.
     defer(p, "non DNSSEC destination: insecure MX lookup for " + plan.domain + " (dane-only)");
@@ -210,6 +216,7 @@ void decide_dane(HostPolicy& p, const dns::DeliveryPlan& plan, const dns::Host& 
         return;
       case TlsaState::not_applicable: defer(p, "DANE does not apply to address literal " + host.name + " (dane-only)"); return;
       case TlsaState::found:
+      case TlsaState::not_requested:
       case TlsaState::error: break;  // handled above
     }
     return;

@@ -258,6 +258,19 @@ TEST(Planner, D34_InsecureTlsaRecordsAreNotUsed) {
   EXPECT_TRUE(p.hosts[0].usable);
 }
 
+TEST(Planner, LevelsWithoutDaneAskNoTlsaSoABrokenTlsaZoneCannotHurt) {
+  FakeAnswers f;
+  f.mx("d.test", S, {{10, "mx.d.test"}}).host("mx.d.test", S, {"192.0.2.1"}).fail("_25._tcp.mx.d.test", RRType::TLSA);
+  auto req = request("d.test");
+  req.lookup_tlsa = false;
+  std::vector<Query> asked;
+  auto p = f.plan(req, &asked);
+  EXPECT_EQ(p.status, PlanStatus::deliver);
+  EXPECT_TRUE(p.hosts[0].usable);
+  EXPECT_EQ(p.hosts[0].tlsa.state, TlsaState::not_requested);
+  EXPECT_FALSE(was_asked(asked, "_25._tcp.mx.d.test", RRType::TLSA));
+}
+
 // --- Addresses (D-06, D-23) ---------------------------------------------------------------------
 
 TEST(Planner, D06_AddressLookupFailureSkipsOnlyThatHost) {

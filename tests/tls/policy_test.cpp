@@ -255,6 +255,16 @@ TEST(Policy, D13_TlsaLookupErrorDefersWithPostfixWording) {
   EXPECT_EQ(p.reason, "TLSA lookup error for mx.example.test:2525");
 }
 
+TEST(Policy, DaneLevelsNeverDowngradeOnAPlanMadeWithoutTlsaLookups) {
+  for (auto level : {TlsLevel::dane, TlsLevel::dane_only}) {
+    auto h = host_in(Dns::secure_denial);
+    h.tlsa.state = danerelay::dns::TlsaState::not_requested;
+    const auto p = decide(mx_plan(false), h, level, kDefaultOrder);
+    EXPECT_EQ(p.requirement, kDefer);
+    EXPECT_FALSE(p.plaintext_fallback);
+  }
+}
+
 TEST(Policy, D20_DaneOnlyWithInsecureMxDefersAsNonDnssecDestination) {
   const auto p = decide(mx_plan(true), host_in(Dns::usable), TlsLevel::dane_only, kDefaultOrder);
   EXPECT_EQ(p.requirement, kDefer);
