@@ -122,7 +122,7 @@ std::string format_duration(Duration duration) {
   if (rest == 0) return "0s";
   std::string out;
   if (rest < 0) {
-    out = "-";
+    out.push_back('-');  // not out = "-": g++ 12 -Wrestrict false positive under ASan
     rest = -rest;
   }
   for (const auto& unit : kDurationUnits) {
