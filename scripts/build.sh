@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# scripts/build.sh — configure and build into ./build (warnings are errors). Extra arguments go to
-# cmake's configure step, e.g. scripts/build.sh -DDANERELAY_SANITIZE=ON.
+# scripts/build.sh — configure and build (warnings are errors).
+#   scripts/build.sh              → ./build, RelWithDebInfo
+#   scripts/build.sh --sanitize   → ./build-asan, Debug with AddressSanitizer + UBSan
+# Further arguments go to cmake's configure step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDANERELAY_WERROR=ON "$@" >/dev/null
-cmake --build build
+dir=build
+args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+if [ "${1:-}" = "--sanitize" ]; then
+  shift
+  dir=build-asan
+  args=(-DCMAKE_BUILD_TYPE=Debug -DDANERELAY_SANITIZE=ON)
+fi
+cmake -S . -B "$dir" -G Ninja -DDANERELAY_WERROR=ON "${args[@]}" "$@" >/dev/null
+cmake --build "$dir"

@@ -2,11 +2,19 @@
 # scripts/test.sh — the test command (README, .ci/run): installs what is missing, builds, and runs
 # every test. As root it runs the suite inside a fresh network namespace that has only a loopback
 # interface, so no test can reach anything but this machine.
+#   scripts/test.sh              the normal build (./build)
+#   scripts/test.sh --sanitize   the same suite built with AddressSanitizer + UBSan (./build-asan)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-scripts/build.sh
-run_tests='ctest --test-dir build --output-on-failure --timeout 300 -j2'
+dir=build
+if [ "${1:-}" = "--sanitize" ]; then
+  dir=build-asan
+  scripts/build.sh --sanitize
+else
+  scripts/build.sh
+fi
+run_tests="ctest --test-dir $dir --output-on-failure --timeout 300 -j2"
 if [ "$(id -u)" -eq 0 ] && unshare -n true 2>/dev/null; then
   echo "test: running the suite in a network namespace with loopback only"
   exec unshare -n sh -c "ip link set lo up && $run_tests"
