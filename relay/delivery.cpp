@@ -1,0 +1,162 @@
+// relay/delivery.cpp — see delivery.hpp. Reply wording follows Postfix (smtp_trouble.c):
+// "host mx.example[192.0.2.1] said: 550 5.1.1 … (in reply to RCPT TO command)".
+#include "relay/delivery.hpp"
+
+#include <fmt/format.h>
+
+#include "relay/delivery_log.hpp"
+#include "tls/peer_report.hpp"
+
+namespace danerelay::relay {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// Where a failure happened, for the relay= field and the reason.
+struct LastFailure {
+  std::string dsn = "4.4.3";
+  std::string reason;
+  std::string host;
+  std::string address;
+  std::uint16_t port = 0;
+};
+
+DeliveryStatus status_of(const smtp::Reply& r) {
+  if (r.positive()) return DeliveryStatus::sent;
+  return r.permanent() ? DeliveryStatus::bounced : DeliveryStatus::deferred;
+}
+
+std::string said(const dns::Host& host, const dns::IpAddress& address, const smtp::Reply& reply, std::string_view command) {
+  return fmt::format("host {}[{}] said: {} (in reply to {} command)", host.name, address.to_string(), reply.one_line(), command);
+}
+
+}  // namespace
+
+asio::awaitable<std::vector<RecipientResult>> deliver(Envelope envelope, dns::DeliveryPlan plan, DeliverySettings settings,
+                                                      Connector connect, LogSink log) {
+  // The frame owns its inputs (by value); the connector gets pointers into them.
+  std::vector<RecipientResult> results(envelope.recipients.size());
+  std::vector<std::size_t> pending;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    results[i].recipient = envelope.recipients[i];
+    results[i].delays.in_queue = settings.in_queue;
+    results[i].tls.level = std::string(config::to_string(settings.level));
+    results[i].dnssec_mx = std::string(dns::to_string(plan.mx_security));
+    pending.push_back(i);
+  }
+  auto decide_recipient = [&](std::size_t i, DeliveryStatus status, std::string dsn, std::string reason) {
+    RecipientResult& r = results[i];
+    r.status = status;
+    r.dsn = std::move(dsn);
+    r.reason = std::move(reason);
+    r.done = Clock::now();
+  };
+
+  LastFailure last;
+  std::chrono::microseconds failed_setup{0};
+
+  if (plan.status != dns::PlanStatus::deliver) {
+    // The DNS already decided: no connection (D-05, RFC 7505, D-07 with no host left).
+    last.dsn = plan.dsn;
+    last.reason = plan.reason;
+    for (std::size_t i : pending) {
+      decide_recipient(i, plan.status == dns::PlanStatus::bounce ? DeliveryStatus::bounced : DeliveryStatus::deferred, plan.dsn,
+                       plan.reason);
+    }
+    pending.clear();
+  }
+
+  std::size_t addresses_tried = 0;
+  for (const dns::Host& host : plan.hosts) {
+    if (pending.empty() || addresses_tried >= settings.max_addresses) break;
+    if (!host.usable) {
+      // D-07, D-13: no connection to a host whose TLSA (or address) lookup failed.
+      last = {host.dsn, host.reason, host.name, host.addresses.empty() ? "" : host.addresses.front().to_string(), plan.port};
+      continue;
+    }
+    tls::HostPolicy policy = tls::decide(plan, host, settings.level, settings.digest_order, settings.match_names);
+    if (policy.requirement == tls::Requirement::defer) {
+      // D-14, D-20: mandatory DANE cannot be met by this host; never connect to it.
+      last = {policy.dsn, policy.reason, host.name, host.addresses.empty() ? "" : host.addresses.front().to_string(), plan.port};
+      continue;
+    }
+    for (const dns::IpAddress& address : host.addresses) {
+      if (pending.empty() || addresses_tried >= settings.max_addresses) break;
+      ++addresses_tried;
+      HostAttempt attempt{&envelope, &plan, &host, address, plan.port, policy, false, pending};
+      SessionResult r = co_await connect(attempt);
+      if (!r.transaction && r.tls_handshake_failed && policy.plaintext_fallback) {
+        // D-12: TLS was only opportunistic (no secure TLSA, insecure destination or level may):
+        // a new connection without STARTTLS is allowed, and logged.
+        log(fmt::format("{}: TLS handshake failed ({}); trying again without TLS (opportunistic TLS: no secure TLSA records)",
+                        tls::format_namaddr(host.name, address.to_string(), plan.port), r.failure));
+        failed_setup += r.connection_setup;
+        HostAttempt retry = attempt;
+        retry.plaintext_retry = true;
+        retry.policy.requirement = tls::Requirement::none;
+        r = co_await connect(retry);
+        r.tls.feature = policy.tls_feature + ":none";
+      }
+      if (!r.transaction) {
+        // D-10, D-11, D-39, D-45: this host failed before any transaction — next address/host.
+        last = {r.failure_dsn, r.failure, host.name, address.to_string(), plan.port};
+        failed_setup += r.connection_setup;
+        continue;
+      }
+
+      // A transaction ran: every attempted recipient is decided by its replies.
+      for (std::size_t k = 0; k < attempt.recipients.size(); ++k) {
+        const std::size_t i = attempt.recipients[k];
+        RecipientResult& res = results[i];
+        res.relay_host = host.name;
+        res.relay_address = address.to_string();
+        res.relay_port = plan.port;
+        res.connection_use = r.connection_use;
+        res.dnssec_host = std::string(dns::to_string(host.address_security));
+        const std::string level = res.tls.level;
+        res.tls = r.tls;
+        res.tls.level = level;
+        res.delays.connection_setup = failed_setup + r.connection_setup;
+        res.delays.transmission = r.transmission;
+        const smtp::Reply* reply = nullptr;
+        std::string command;
+        if (r.mail_reply) {
+          reply = &*r.mail_reply;
+          command = "MAIL FROM";
+        } else if (k < r.rcpt_replies.size() && r.rcpt_replies[k] && !r.rcpt_replies[k]->positive()) {
+          reply = &*r.rcpt_replies[k];
+          command = "RCPT TO";
+        } else if (r.data_reply) {
+          reply = &*r.data_reply;
+          command = r.data_command == "." ? "end of DATA" : r.data_command;
+        }
+        if (reply == nullptr) {
+          // Accepted, then the session broke before the message was: temporary.
+          decide_recipient(i, DeliveryStatus::deferred, r.failure_dsn, r.failure.empty() ? "lost connection" : r.failure);
+          continue;
+        }
+        res.reply_code = reply->code;
+        res.command = command;
+        const DeliveryStatus st = status_of(*reply);
+        decide_recipient(i, st, reply->dsn(), st == DeliveryStatus::sent ? reply->one_line() : said(host, address, *reply, command));
+      }
+      pending.clear();
+    }
+  }
+
+  // Hosts exhausted: what is left is deferred with the last reason (Postfix keeps the last one).
+  for (std::size_t i : pending) {
+    RecipientResult& res = results[i];
+    res.relay_host = last.address.empty() ? std::string() : last.host;
+    res.relay_address = last.address;
+    res.relay_port = last.port;
+    res.delays.connection_setup = failed_setup;
+    decide_recipient(i, DeliveryStatus::deferred, last.dsn,
+                     last.reason.empty() ? "no usable MX host for " + plan.domain : last.reason);
+  }
+  for (const auto& r : results) log(delivery_line(envelope, r, settings.tls_feature_status));
+  co_return results;
+}
+
+}  // namespace danerelay::relay

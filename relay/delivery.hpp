@@ -1,0 +1,90 @@
+// relay/delivery.hpp — one delivery attempt of one message to one destination: walk the plan's
+// hosts in order, decide each host's TLS policy, connect through an injected connector, and turn
+// what happened into per-recipient results. The single place where failures become DSN codes
+// (like Postfix's smtp_trouble.c).
+//
+// Rules (RFC 7672 §2.2, RFC 5321 §5.1): an unusable host (TLSA or address lookup failure) gets
+// no connection and the next host is tried (D-07, D-13); a host whose TLS requirement fails
+// (STARTTLS missing, handshake failure, authentication failure) is skipped for the next (D-10,
+// D-11, D-39, D-45) and never retried in plaintext; only where TLS was opportunistic may a failed
+// handshake be retried in plaintext on a new connection (D-12), and the log says so. A 4xx
+// greeting/EHLO tries the next host; once a transaction ran, 2xx/4xx/5xx replies decide each
+// recipient (sent/deferred/bounced), and a 5xx to MAIL or DATA bounces every recipient of it.
+//
+// What this is not: the SMTP conversation itself (smtp/ client session, behind the connector),
+// retries over time (the queue), or the DNS lookups (done before, the plan is an input).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "dns/plan.hpp"
+#include "relay/envelope.hpp"
+#include "smtp/reply.hpp"
+#include "tls/policy.hpp"
+
+namespace danerelay::relay {
+
+// What the connector is asked to do: one connection to one address of one host, one transaction
+// for `recipients` (indices into the envelope's recipients).
+struct HostAttempt {
+  const Envelope* envelope = nullptr;
+  const dns::DeliveryPlan* plan = nullptr;
+  const dns::Host* host = nullptr;
+  dns::IpAddress address;
+  std::uint16_t port = 25;
+  tls::HostPolicy policy;
+  bool plaintext_retry = false;       // D-12: the retry after a failed opportunistic handshake
+  std::vector<std::size_t> recipients;
+};
+
+// What one connection did. Either a host-level failure (nothing was delivered: try the next
+// address or host) or a transaction with replies.
+struct SessionResult {
+  bool connected = false;
+  bool transaction = false;                   // MAIL was sent: the replies below decide
+  // Host-level failure, Postfix wording: "TLS is required, but was not offered by host
+  // mx.example[192.0.2.1]", "Server certificate not verified", "connect to …: Connection refused".
+  std::string failure;
+  std::string failure_dsn = "4.4.1";
+  std::optional<smtp::Reply> failure_reply;   // a remote reply behind the failure (421 greeting, ...)
+  bool tls_handshake_failed = false;          // the TLS handshake itself failed (not authentication)
+  std::optional<smtp::Reply> mail_reply;      // set when MAIL was refused
+  std::vector<std::optional<smtp::Reply>> rcpt_replies;  // per attempted recipient, in order
+  std::optional<smtp::Reply> data_reply;      // reply to the final "." (or to DATA when refused)
+  std::string data_command = ".";             // which command data_reply answers: "DATA" or "."
+  TlsSummary tls;
+  int connection_use = 1;
+  std::chrono::microseconds connection_setup{0};
+  std::chrono::microseconds transmission{0};
+};
+
+using Connector = std::function<boost::asio::awaitable<SessionResult>(HostAttempt)>;
+
+// Receives every log line of the attempt in order (TLS lines, plaintext-retry notices, the
+// per-recipient delivery lines).
+using LogSink = std::function<void(const std::string&)>;
+
+struct DeliverySettings {
+  config::TlsLevel level = config::TlsLevel::dane;
+  std::vector<std::string> digest_order{"sha512", "sha256"};
+  std::vector<std::string> match_names;
+  std::size_t max_addresses = 5;               // addresses tried per delivery (Postfix smtp_mx_address_limit)
+  bool tls_feature_status = false;             // log.tls_feature_status
+  std::chrono::microseconds in_queue{0};       // delays "b": time spent before this attempt started
+};
+
+// One attempt for every recipient of `envelope` whose domain `plan` describes. Arguments by
+// value: the coroutine frame owns them (pass named variables: g++ 12 mis-copies prvalue class
+// temporaries handed to a coroutine inside co_await).
+[[nodiscard]] boost::asio::awaitable<std::vector<RecipientResult>> deliver(Envelope envelope, dns::DeliveryPlan plan,
+                                                                          DeliverySettings settings, Connector connector,
+                                                                          LogSink log);
+
+}  // namespace danerelay::relay

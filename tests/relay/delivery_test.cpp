@@ -1,0 +1,316 @@
+// tests/relay/delivery_test.cpp — the per-MX delivery loop with a scripted connector: which hosts
+// get a connection, when plaintext is (never) tried, and how replies become sent / deferred /
+// bounced with Postfix's reasons. Plans come from the planner fed with DNS tables; the same loop
+// runs against real sinks and libunbound in the delivery integration tests.
+#include "relay/delivery.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <map>
+#include <regex>
+
+#include "tests/dns/fake_answers.hpp"
+
+namespace danerelay::relay {
+namespace {
+
+namespace asio = boost::asio;
+using dns::RRType;
+using dns::testing::FakeAnswers;
+using dns::testing::tlsa_rdata;
+constexpr auto S = dns::Verdict::secure;
+constexpr auto I = dns::Verdict::insecure;
+
+smtp::Reply reply(int code, std::string text) {
+  smtp::Reply r;
+  r.code = code;
+  smtp::ReplyParser p;
+  (void)p.feed(std::to_string(code) + " " + text);
+  return p.take();
+}
+
+SessionResult delivered(std::size_t recipients, std::string trust = "Verified") {
+  SessionResult r;
+  r.connected = true;
+  r.transaction = true;
+  r.rcpt_replies.assign(recipients, reply(250, "2.1.5 Ok"));
+  r.data_reply = reply(250, "2.0.0 Ok: queued as ABC");
+  r.tls.trust = std::move(trust);
+  return r;
+}
+
+SessionResult host_failure(std::string why, std::string dsn, bool handshake = false) {
+  SessionResult r;
+  r.connected = true;
+  r.failure = std::move(why);
+  r.failure_dsn = std::move(dsn);
+  r.tls_handshake_failed = handshake;
+  return r;
+}
+
+// Scripted connector: results by "host" or "host/plain" (the plaintext retry); records attempts.
+struct Script {
+  std::map<std::string, SessionResult> by_host;
+  std::vector<HostAttempt> attempts;
+
+  Connector connector() {
+    return [this](HostAttempt a) -> asio::awaitable<SessionResult> {
+      attempts.push_back(a);
+      const std::string key = a.host->name + (a.plaintext_retry ? "/plain" : "");
+      auto it = by_host.find(key);
+      if (it == by_host.end()) co_return host_failure("connect to " + a.host->name + ": Connection refused", "4.4.1");
+      co_return it->second;
+    };
+  }
+};
+
+Envelope envelope(std::vector<std::string> rcpts) {
+  Envelope e;
+  e.id = *QueueId::parse("0123456789AB");
+  e.sender = "s@org.test";
+  for (auto& r : rcpts) e.recipients.push_back(Recipient{std::move(r), {}, notify_unset});
+  return e;
+}
+
+struct Outcome {
+  std::vector<RecipientResult> results;
+  std::vector<std::string> log;
+};
+
+Outcome run(const Envelope& env, const dns::DeliveryPlan& plan, Script& script, config::TlsLevel level = config::TlsLevel::dane) {
+  asio::io_context io;
+  Outcome out;
+  DeliverySettings settings;
+  settings.level = level;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        Envelope e = env;
+        dns::DeliveryPlan p = plan;
+        out.results = co_await deliver(std::move(e), std::move(p), settings, script.connector(),
+                                       [&](const std::string& line) { out.log.push_back(line); });
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+  io.run();
+  return out;
+}
+
+dns::DeliveryPlan plan_of(const FakeAnswers& f, const std::string& domain) {
+  dns::PlanRequest req;
+  req.domain = domain;
+  return f.plan(req);
+}
+
+// d.test: two secure MX hosts with usable DANE-EE records.
+FakeAnswers two_dane_hosts() {
+  FakeAnswers f;
+  f.mx("d.test", S, {{10, "mx1.d.test"}, {20, "mx2.d.test"}})
+      .host("mx1.d.test", S, {"192.0.2.1"})
+      .host("mx2.d.test", S, {"192.0.2.2"})
+      .tlsa("_25._tcp.mx1.d.test", S, {tlsa_rdata(3, 1, 1, 32)})
+      .tlsa("_25._tcp.mx2.d.test", S, {tlsa_rdata(3, 1, 1, 32)});
+  return f;
+}
+
+TEST(Delivery, FirstGoodHostDeliversWithPostfixLine) {
+  Script s;
+  s.by_host["mx1.d.test"] = delivered(1);
+  auto o = run(envelope({"a@d.test"}), plan_of(two_dane_hosts(), "d.test"), s);
+  ASSERT_EQ(s.attempts.size(), 1u);
+  EXPECT_EQ(s.attempts[0].policy.requirement, tls::Requirement::dane);
+  EXPECT_EQ(o.results[0].status, DeliveryStatus::sent);
+  EXPECT_EQ(o.results[0].reason, "250 2.0.0 Ok: queued as ABC");
+  ASSERT_EQ(o.log.size(), 1u);
+  EXPECT_TRUE(std::regex_match(o.log[0], std::regex(R"(0123456789AB: to=<a@d\.test>, relay=mx1\.d\.test\[192\.0\.2\.1\]:25, delay=[0-9.]+, )"
+                                                    R"(delays=[0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+, dsn=2\.0\.0, status=sent \(250 2\.0\.0 Ok: queued as ABC\))")))
+      << o.log[0];
+}
+
+TEST(Delivery, D10_D39_AuthenticationFailureSkipsToTheNextMxNeverPlaintext) {
+  Script s;
+  s.by_host["mx1.d.test"] = host_failure("Server certificate not verified", "4.7.5");
+  s.by_host["mx2.d.test"] = delivered(1);
+  auto o = run(envelope({"a@d.test"}), plan_of(two_dane_hosts(), "d.test"), s);
+  ASSERT_EQ(s.attempts.size(), 2u);
+  for (const auto& a : s.attempts) EXPECT_FALSE(a.plaintext_retry);
+  EXPECT_EQ(o.results[0].status, DeliveryStatus::sent);
+  EXPECT_EQ(o.results[0].relay_host, "mx2.d.test");
+}
+
+TEST(Delivery, D45_BothHostsFailingAuthenticationDefersWithTheReason) {
+  Script s;
+  s.by_host["mx1.d.test"] = host_failure("Server certificate not verified", "4.7.5");
+  s.by_host["mx2.d.test"] = host_failure("Server certificate not verified", "4.7.5");
+  auto o = run(envelope({"a@d.test", "b@d.test"}), plan_of(two_dane_hosts(), "d.test"), s);
+  EXPECT_EQ(s.attempts.size(), 2u);
+  for (const auto& r : o.results) {
+    EXPECT_EQ(r.status, DeliveryStatus::deferred);
+    EXPECT_EQ(r.dsn, "4.7.5");
+    EXPECT_EQ(r.reason, "Server certificate not verified");
+    EXPECT_EQ(r.relay_host, "mx2.d.test");
+  }
+  EXPECT_NE(o.log[0].find("status=deferred (Server certificate not verified)"), std::string::npos) << o.log[0];
+}
+
+TEST(Delivery, D10_RequiredTlsHandshakeFailureIsNeverRetriedInPlaintext) {
+  Script s;
+  s.by_host["mx1.d.test"] = host_failure("TLS handshake failed", "4.7.5", true);
+  s.by_host["mx2.d.test"] = host_failure("TLS handshake failed", "4.7.5", true);
+  s.by_host["mx1.d.test/plain"] = delivered(1, "");
+  auto o = run(envelope({"a@d.test"}), plan_of(two_dane_hosts(), "d.test"), s);
+  for (const auto& a : s.attempts) EXPECT_FALSE(a.plaintext_retry);
+  EXPECT_EQ(o.results[0].status, DeliveryStatus::deferred);
+}
+
+TEST(Delivery, D12_OpportunisticHandshakeFailureRetriesInPlaintextAndSaysSo) {
+  FakeAnswers f;
+  f.mx("i.test", I, {{10, "mx.i.test"}}).host("mx.i.test", I, {"192.0.2.9"});
+  Script s;
+  s.by_host["mx.i.test"] = host_failure("TLS handshake failed", "4.7.5", true);
+  s.by_host["mx.i.test/plain"] = delivered(1, "");
+  auto o = run(envelope({"a@i.test"}), plan_of(f, "i.test"), s);
+  ASSERT_EQ(s.attempts.size(), 2u);
+  EXPECT_TRUE(s.attempts[1].plaintext_retry);
+  EXPECT_EQ(s.attempts[1].policy.requirement, tls::Requirement::none);
+  EXPECT_EQ(o.results[0].status, DeliveryStatus::sent);
+  EXPECT_EQ(o.results[0].tls.feature, "dane:may:none");
+  ASSERT_EQ(o.log.size(), 2u);
+  EXPECT_NE(o.log[0].find("trying again without TLS"), std::string::npos) << o.log[0];
+}
+
+TEST(Delivery, D07_D13_HostWithTlsaLookupErrorGetsNoConnection) {
+  FakeAnswers f = two_dane_hosts();
+  f.fail("_25._tcp.mx1.d.test", RRType::TLSA);
+  Script s;
+  s.by_host["mx2.d.test"] = delivered(1);
+  auto o = run(envelope({"a@d.test"}), plan_of(f, "d.test"), s);
+  ASSERT_EQ(s.attempts.size(), 1u);
+  EXPECT_EQ(s.attempts[0].host->name, "mx2.d.test");
+  EXPECT_EQ(o.results[0].status, DeliveryStatus::sent);
+}
+
+TEST(Delivery, D07_OnlyHostWithTlsaLookupErrorDefersWithoutConnecting) {
+  FakeAnswers f;
+  f.mx("d.test", S, {{10, "mx1.d.test"}}).host("mx1.d.test", S, {"192.0.2.1"}).fail("_25._tcp.mx1.d.test", RRType::TLSA);
+  Script s;
+  auto o = run(envelope({"a@d.test"}), plan_of(f, "d.test"), s);
+  EXPECT_TRUE(s.attempts.empty());
+  EXPECT_EQ(o.results[0].status, DeliveryStatus::deferred);
+  EXPECT_EQ(o.results[0].dsn, "4.7.5");
+  EXPECT_EQ(o.results[0].reason, "TLSA lookup error for mx1.d.test:25");
+}
+
+TEST(Delivery, D20_DaneOnlyWithInsecureMxConnectsNowhere) {
+  FakeAnswers f;
+  f.mx("u.test", I, {{10, "mx.s.test"}}).host("mx.s.test", S, {"192.0.2.1"}).tlsa("_25._tcp.mx.s.test", S, {tlsa_rdata(3, 1, 1, 32)});
+  Script s;
+  auto o = run(envelope({"a@u.test"}), plan_of(f, "u.test"), s, config::TlsLevel::dane_only);
+  EXPECT_TRUE(s.attempts.empty());
+  EXPECT_EQ(o.results[0].status, DeliveryStatus::deferred);
+  EXPECT_EQ(o.results[0].dsn, "4.7.5");
+}
+
+TEST(Delivery, BogusMxDefersEverythingWithoutConnecting) {
+  FakeAnswers f;
+  f.fail("b.test", RRType::MX, dns::Verdict::bogus);
+  Script s;
+  auto o = run(envelope({"a@b.test"}), plan_of(f, "b.test"), s);
+  EXPECT_TRUE(s.attempts.empty());
+  EXPECT_EQ(o.results[0].dsn, "4.4.3");
+  EXPECT_EQ(o.results[0].status, DeliveryStatus::deferred);
+  EXPECT_NE(o.log[0].find("relay=none"), std::string::npos) << o.log[0];
+}
+
+TEST(Delivery, NullMxBouncesWithoutConnecting) {
+  FakeAnswers f;
+  f.mx("n.test", S, {{0, "."}});
+  Script s;
+  auto o = run(envelope({"a@n.test"}), plan_of(f, "n.test"), s);
+  EXPECT_TRUE(s.attempts.empty());
+  EXPECT_EQ(o.results[0].status, DeliveryStatus::bounced);
+  EXPECT_EQ(o.results[0].dsn, "5.1.10");
+}
+
+TEST(Delivery, PerRecipientRepliesDecideEachRecipient) {
+  Script s;
+  SessionResult r = delivered(3);
+  r.rcpt_replies[1] = reply(450, "4.2.1 Mailbox busy");
+  r.rcpt_replies[2] = reply(550, "5.1.1 <c@d.test>: User unknown");
+  s.by_host["mx1.d.test"] = r;
+  auto o = run(envelope({"a@d.test", "b@d.test", "c@d.test"}), plan_of(two_dane_hosts(), "d.test"), s);
+  EXPECT_EQ(o.results[0].status, DeliveryStatus::sent);
+  EXPECT_EQ(o.results[1].status, DeliveryStatus::deferred);
+  EXPECT_EQ(o.results[1].dsn, "4.2.1");
+  EXPECT_EQ(o.results[1].reason, "host mx1.d.test[192.0.2.1] said: 450 4.2.1 Mailbox busy (in reply to RCPT TO command)");
+  EXPECT_EQ(o.results[2].status, DeliveryStatus::bounced);
+  EXPECT_EQ(o.results[2].dsn, "5.1.1");
+  EXPECT_EQ(s.attempts.size(), 1u) << "a 4xx RCPT is deferred, not retried at another MX";
+}
+
+TEST(Delivery, PermanentMailRefusalBouncesEveryRecipient) {
+  Script s;
+  SessionResult r;
+  r.connected = r.transaction = true;
+  r.mail_reply = reply(550, "5.7.1 Sender rejected");
+  s.by_host["mx1.d.test"] = r;
+  auto o = run(envelope({"a@d.test", "b@d.test"}), plan_of(two_dane_hosts(), "d.test"), s);
+  for (const auto& res : o.results) {
+    EXPECT_EQ(res.status, DeliveryStatus::bounced);
+    EXPECT_NE(res.reason.find("(in reply to MAIL FROM command)"), std::string::npos);
+  }
+}
+
+TEST(Delivery, FinalDotRepliesApplyToAcceptedRecipients) {
+  Script s;
+  SessionResult r = delivered(2);
+  r.data_reply = reply(451, "4.3.0 Try later");
+  s.by_host["mx1.d.test"] = r;
+  auto o = run(envelope({"a@d.test", "b@d.test"}), plan_of(two_dane_hosts(), "d.test"), s);
+  for (const auto& res : o.results) {
+    EXPECT_EQ(res.status, DeliveryStatus::deferred);
+    EXPECT_NE(res.reason.find("(in reply to end of DATA command)"), std::string::npos) << res.reason;
+  }
+}
+
+TEST(Delivery, GreetingFailureTriesTheNextHost) {
+  Script s;
+  s.by_host["mx1.d.test"] = host_failure("host mx1.d.test[192.0.2.1] refused to talk to me: 421 4.3.2 busy", "4.3.2");
+  s.by_host["mx2.d.test"] = delivered(1);
+  auto o = run(envelope({"a@d.test"}), plan_of(two_dane_hosts(), "d.test"), s);
+  EXPECT_EQ(s.attempts.size(), 2u);
+  EXPECT_EQ(o.results[0].status, DeliveryStatus::sent);
+}
+
+TEST(Delivery, UnusableOnlyTlsaRequiresTlsWithoutAuthentication) {
+  FakeAnswers f;
+  f.mx("u.test", S, {{10, "mx.u.test"}}).host("mx.u.test", S, {"192.0.2.1"}).tlsa("_25._tcp.mx.u.test", S, {tlsa_rdata(1, 1, 1, 32)});
+  Script s;
+  s.by_host["mx.u.test"] = host_failure("TLS is required, but was not offered by host mx.u.test[192.0.2.1]", "4.7.4");
+  auto o = run(envelope({"a@u.test"}), plan_of(f, "u.test"), s);
+  ASSERT_EQ(s.attempts.size(), 1u);
+  EXPECT_EQ(s.attempts[0].policy.requirement, tls::Requirement::encrypt);
+  EXPECT_FALSE(s.attempts[0].policy.plaintext_fallback);
+  EXPECT_EQ(o.results[0].status, DeliveryStatus::deferred);
+  EXPECT_EQ(o.results[0].dsn, "4.7.4");
+}
+
+TEST(Delivery, AddressLimitBoundsTheAttempts) {
+  FakeAnswers f;
+  f.mx("m.test", S, {{10, "a.m.test"}, {20, "b.m.test"}})
+      .host("a.m.test", S, {"192.0.2.1", "192.0.2.2", "192.0.2.3"})
+      .host("b.m.test", S, {"192.0.2.4", "192.0.2.5", "192.0.2.6"})
+      .nodata("_25._tcp.a.m.test", RRType::TLSA, S)
+      .nodata("_25._tcp.b.m.test", RRType::TLSA, S);
+  Script s;
+  auto o = run(envelope({"a@m.test"}), plan_of(f, "m.test"), s);
+  EXPECT_EQ(s.attempts.size(), 5u);
+  EXPECT_EQ(o.results[0].status, DeliveryStatus::deferred);
+}
+
+}  // namespace
+}  // namespace danerelay::relay
