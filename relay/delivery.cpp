@@ -1,5 +1,6 @@
-// relay/delivery.cpp — see delivery.hpp. Reply wording follows Postfix (smtp_trouble.c):
-// "host mx.example[192.0.2.1] said: 550 5.1.1 … (in reply to RCPT TO command)".
+// relay/delivery.cpp — see delivery.hpp. The per-recipient wording ("host mx.example[192.0.2.1]
+// said: 550 5.1.1 … (in reply to RCPT TO command)") comes from the SMTP client; this file decides
+// which host is tried, and what is left when none delivers.
 #include "relay/delivery.hpp"
 
 #include <fmt/format.h>
@@ -22,13 +23,13 @@ struct LastFailure {
   std::uint16_t port = 0;
 };
 
-DeliveryStatus status_of(const smtp::Reply& r) {
-  if (r.positive()) return DeliveryStatus::sent;
-  return r.permanent() ? DeliveryStatus::bounced : DeliveryStatus::deferred;
-}
-
-std::string said(const dns::Host& host, const dns::IpAddress& address, const smtp::Reply& reply, std::string_view command) {
-  return fmt::format("host {}[{}] said: {} (in reply to {} command)", host.name, address.to_string(), reply.one_line(), command);
+DeliveryStatus status_of(smtp::Disposition d) {
+  switch (d) {
+    case smtp::Disposition::sent: return DeliveryStatus::sent;
+    case smtp::Disposition::bounced: return DeliveryStatus::bounced;
+    case smtp::Disposition::deferred: return DeliveryStatus::deferred;
+  }
+  return DeliveryStatus::deferred;
 }
 
 }  // namespace
@@ -86,11 +87,11 @@ asio::awaitable<std::vector<RecipientResult>> deliver(Envelope envelope, dns::De
       ++addresses_tried;
       HostAttempt attempt{&envelope, &plan, &host, address, plan.port, policy, false, pending};
       SessionResult r = co_await connect(attempt);
-      if (!r.transaction && r.tls_handshake_failed && policy.plaintext_fallback) {
+      if (!r.transaction && r.failure && r.failure->tls_handshake_failed() && policy.plaintext_fallback) {
         // D-12: TLS was only opportunistic (no secure TLSA, insecure destination or level may):
         // a new connection without STARTTLS is allowed, and logged.
         log(fmt::format("{}: TLS handshake failed ({}); trying again without TLS (opportunistic TLS: no secure TLSA records)",
-                        tls::format_namaddr(host.name, address.to_string(), plan.port), r.failure));
+                        tls::format_namaddr(host.name, address.to_string(), plan.port), r.failure->text));
         failed_setup += r.connection_setup;
         HostAttempt retry = attempt;
         retry.plaintext_retry = true;
@@ -100,12 +101,13 @@ asio::awaitable<std::vector<RecipientResult>> deliver(Envelope envelope, dns::De
       }
       if (!r.transaction) {
         // D-10, D-11, D-39, D-45: this host failed before any transaction — next address/host.
-        last = {r.failure_dsn, r.failure, host.name, address.to_string(), plan.port};
+        last = r.failure ? LastFailure{r.failure->dsn, r.failure->text, host.name, address.to_string(), plan.port}
+                         : LastFailure{"4.4.1", "no transaction with " + host.name, host.name, address.to_string(), plan.port};
         failed_setup += r.connection_setup;
         continue;
       }
 
-      // A transaction ran: every attempted recipient is decided by its replies.
+      // A transaction ran: the client decided every attempted recipient from the replies.
       for (std::size_t k = 0; k < attempt.recipients.size(); ++k) {
         const std::size_t i = attempt.recipients[k];
         RecipientResult& res = results[i];
@@ -119,27 +121,14 @@ asio::awaitable<std::vector<RecipientResult>> deliver(Envelope envelope, dns::De
         res.tls.level = level;
         res.delays.connection_setup = failed_setup + r.connection_setup;
         res.delays.transmission = r.transmission;
-        const smtp::Reply* reply = nullptr;
-        std::string command;
-        if (r.mail_reply) {
-          reply = &*r.mail_reply;
-          command = "MAIL FROM";
-        } else if (k < r.rcpt_replies.size() && r.rcpt_replies[k] && !r.rcpt_replies[k]->positive()) {
-          reply = &*r.rcpt_replies[k];
-          command = "RCPT TO";
-        } else if (r.data_reply) {
-          reply = &*r.data_reply;
-          command = r.data_command == "." ? "end of DATA" : r.data_command;
-        }
-        if (reply == nullptr) {
-          // Accepted, then the session broke before the message was: temporary.
-          decide_recipient(i, DeliveryStatus::deferred, r.failure_dsn, r.failure.empty() ? "lost connection" : r.failure);
+        if (k >= r.recipients.size()) {
+          decide_recipient(i, DeliveryStatus::deferred, "4.3.0", "internal error: no outcome for this recipient");
           continue;
         }
-        res.reply_code = reply->code;
-        res.command = command;
-        const DeliveryStatus st = status_of(*reply);
-        decide_recipient(i, st, reply->dsn(), st == DeliveryStatus::sent ? reply->one_line() : said(host, address, *reply, command));
+        const smtp::RecipientOutcome& o = r.recipients[k];
+        res.reply_code = o.reply ? o.reply->code : 0;
+        res.command = o.command;
+        decide_recipient(i, status_of(o.disposition), o.dsn, o.text);
       }
       pending.clear();
     }

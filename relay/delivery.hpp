@@ -26,7 +26,7 @@
 #include "config/config.hpp"
 #include "dns/plan.hpp"
 #include "relay/envelope.hpp"
-#include "smtp/reply.hpp"
+#include "smtp/client_session.hpp"
 #include "tls/policy.hpp"
 
 namespace danerelay::relay {
@@ -44,21 +44,13 @@ struct HostAttempt {
   std::vector<std::size_t> recipients;
 };
 
-// What one connection did. Either a host-level failure (nothing was delivered: try the next
-// address or host) or a transaction with replies.
+// What one connection did: either a host-level failure (nothing was delivered: try the next
+// address or host), or a transaction whose per-recipient outcomes the SMTP client decided from
+// the replies (smtp::RecipientOutcome: disposition, reply, command, DSN, Postfix text).
 struct SessionResult {
-  bool connected = false;
-  bool transaction = false;                   // MAIL was sent: the replies below decide
-  // Host-level failure, Postfix wording: "TLS is required, but was not offered by host
-  // mx.example[192.0.2.1]", "Server certificate not verified", "connect to …: Connection refused".
-  std::string failure;
-  std::string failure_dsn = "4.4.1";
-  std::optional<smtp::Reply> failure_reply;   // a remote reply behind the failure (421 greeting, ...)
-  bool tls_handshake_failed = false;          // the TLS handshake itself failed (not authentication)
-  std::optional<smtp::Reply> mail_reply;      // set when MAIL was refused
-  std::vector<std::optional<smtp::Reply>> rcpt_replies;  // per attempted recipient, in order
-  std::optional<smtp::Reply> data_reply;      // reply to the final "." (or to DATA when refused)
-  std::string data_command = ".";             // which command data_reply answers: "DATA" or "."
+  bool transaction = false;                        // recipients below are decided
+  std::optional<smtp::HostFailure> failure;        // when !transaction (or a broken transaction)
+  std::vector<smtp::RecipientOutcome> recipients;  // per attempted recipient, in order
   TlsSummary tls;
   int connection_use = 1;
   std::chrono::microseconds connection_setup{0};

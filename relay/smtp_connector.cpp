@@ -1,0 +1,113 @@
+// relay/smtp_connector.cpp — see smtp_connector.hpp.
+#include "relay/smtp_connector.hpp"
+
+#include "tls/peer_report.hpp"
+
+namespace danerelay::relay {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::string notify_text(std::uint8_t notify) {
+  if (notify == notify_unset) return {};
+  if (notify & notify_never) return "NEVER";
+  std::string out;
+  for (auto [flag, word] : {std::pair{notify_success, "SUCCESS"}, std::pair{notify_failure, "FAILURE"}, std::pair{notify_delay, "DELAY"}}) {
+    if (notify & flag) out += (out.empty() ? "" : ",") + std::string(word);
+  }
+  return out;
+}
+
+smtp::MailSpec mail_spec(const HostAttempt& a) {
+  const Envelope& e = *a.envelope;
+  smtp::MailSpec m;
+  m.sender = e.sender;
+  for (std::size_t i : a.recipients) {
+    const Recipient& r = e.recipients[i];
+    m.recipients.push_back(smtp::RcptSpec{r.address, notify_text(r.notify), r.orcpt});
+  }
+  m.ret = e.ret == Ret::full ? "FULL" : e.ret == Ret::headers ? "HDRS" : "";
+  m.envid = e.envid;
+  m.size = e.size;
+  m.eightbit = e.eightbit;
+  m.smtputf8 = e.smtputf8;
+  return m;
+}
+
+TlsSummary summary_of(const smtp::ClientSession& s) {
+  TlsSummary t;
+  t.feature = s.policy().tls_feature;
+  if (const auto& rep = s.tls_report(); rep && rep->established) {
+    t.trust = std::string(tls::to_string(rep->trust));
+    t.protocol = rep->protocol;
+    t.cipher = rep->cipher;
+    if (rep->matched) {
+      t.matched = rep->matched->to_string();
+      t.depth = rep->match_depth;
+    }
+  }
+  return t;
+}
+
+}  // namespace
+
+Connector smtp_connector(asio::any_io_executor executor, asio::ssl::context& tls_context, ConnectorSettings settings,
+                         LogSink log) {
+  return [executor, &tls_context, settings, log](HostAttempt a) -> asio::awaitable<SessionResult> {
+    smtp::SessionOptions options;
+    options.helo_name = settings.helo_name;
+    options.host_name = a.host->name;
+    const auto address = asio::ip::make_address(a.address.to_string());
+    options.peer = asio::ip::tcp::endpoint(address, a.port);
+    options.source = address.is_v6() ? settings.source_v6 : settings.source_v4;
+    options.timeouts = settings.timeouts;
+
+    smtp::ClientSession session(executor, tls_context, a.policy, options);
+    std::optional<smtp::HostFailure> failure = co_await session.open();
+
+    // Postfix's TLS lines, before the delivery lines they belong to.
+    if (const auto& rep = session.tls_report()) {
+      const std::string namaddr = tls::format_namaddr(a.host->name, a.address.to_string(), a.port);
+      for (const std::string& line : {tls::dane_match_line(*rep, namaddr), tls::summary_line(*rep, namaddr),
+                                      tls::verify_failure_line(*rep, namaddr)}) {
+        if (!line.empty()) log(line);
+      }
+    }
+
+    SessionResult result;
+    result.tls = summary_of(session);
+    result.connection_setup = session.setup_time();
+    if (failure) {
+      result.failure = std::move(failure);
+      session.close();
+      co_return result;
+    }
+
+    smtp::MailSpec mail = mail_spec(a);
+    smtp::BodySource body = smtp::BodySource::from_file(a.envelope->body);
+    smtp::TransactionResult t = co_await session.send(mail, body);
+    const bool any_bounced = std::any_of(t.recipients.begin(), t.recipients.end(),
+                                         [](const smtp::RecipientOutcome& o) { return o.disposition == smtp::Disposition::bounced; });
+    if (!t.mail_sent && t.failure && !any_bounced) {
+      // The session broke before MAIL: nothing was attempted here, so the next host may be.
+      result.failure = std::move(t.failure);
+      session.close();
+      co_return result;
+    }
+    result.transaction = true;
+    result.failure = std::move(t.failure);
+    result.recipients = std::move(t.recipients);
+    result.connection_use = std::max(1, t.connection_use);
+    result.connection_setup = t.setup;
+    result.transmission = t.transmission;
+    if (session.reusable()) {
+      co_await session.quit();
+    } else {
+      session.close();
+    }
+    co_return result;
+  };
+}
+
+}  // namespace danerelay::relay

@@ -1,0 +1,31 @@
+// relay/smtp_connector.hpp — the Connector the delivery loop uses in production: one
+// smtp::ClientSession per attempt, the envelope mapped onto MAIL/RCPT with its DSN parameters,
+// the body streamed from the spool file, and the TLS lines logged as Postfix writes them
+// ("Matched DANE EE certificate …", "Verified TLS connection established to …", "server
+// certificate verification failed for …").
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include <optional>
+#include <string>
+
+#include "relay/delivery.hpp"
+#include "smtp/client_session.hpp"
+
+namespace danerelay::relay {
+
+struct ConnectorSettings {
+  std::string helo_name = "localhost";
+  smtp::Timeouts timeouts;
+  std::optional<boost::asio::ip::address> source_v4;
+  std::optional<boost::asio::ip::address> source_v6;
+};
+
+// A Connector bound to an executor, the client TLS context (which must outlive it) and a log.
+[[nodiscard]] Connector smtp_connector(boost::asio::any_io_executor executor, boost::asio::ssl::context& tls_context,
+                                       ConnectorSettings settings, LogSink log);
+
+}  // namespace danerelay::relay

@@ -1,0 +1,294 @@
+// tests/relay/delivery_integration_test.cpp — delivery end to end: libunbound over the signed test
+// world → RFC 7672 plan → TLS policy → the real SMTP client → in-process SMTP sinks listening on
+// the world's MX addresses (port 25, like real MX hosts: needs root or CAP_NET_BIND_SERVICE,
+// which CI has). The rows of the behaviour table in the DNSSEC testing notes, plus next-MX,
+// plaintext-retry, injection and IPv6 cases. Where delivery must not happen, the test asserts
+// that no sink received a MAIL command or a message body.
+#include "relay/delivery.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+
+#include "dns/destination.hpp"
+#include "relay/smtp_connector.hpp"
+#include "tests/support/smtp_sink.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "tests/support/world.hpp"
+#include "tls/client_context.hpp"
+
+namespace danerelay::relay {
+namespace {
+
+namespace asio = boost::asio;
+using testsupport::SinkOptions;
+using testsupport::SmtpSink;
+
+constexpr const char* kBody = "Subject: test\r\n\r\nHello over DANE.\r\n.leading dot line\r\n";
+
+class DeliveryEndToEnd : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new testsupport::TempDir("danerelay-delivery-it");
+    world_ = new testsupport::World(testsupport::build_world(dir_->path() / "world"));
+    testsupport::Pki pki(dir_->path() / "pki");
+    chains_ = new std::map<std::string, std::filesystem::path>;
+    for (const auto& [host, cert] : world_->host_certs) (*chains_)[host] = pki.write_chain(host + ".chain.pem", {&cert, &world_->ca});
+    body_file_ = dir_->path() / "body.eml";
+    std::ofstream(body_file_) << kBody;
+  }
+  static void TearDownTestSuite() {
+    delete chains_;
+    delete world_;
+    delete dir_;
+  }
+
+  // A sink for `host` at `address`:25 presenting `cert_host`'s certificate chain.
+  std::unique_ptr<SmtpSink> sink(const std::string& address, const std::string& cert_host, SinkOptions o = {}) {
+    o.address = address;
+    o.port = 25;
+    if (o.chain_file.empty() && !cert_host.empty()) {
+      o.chain_file = chains_->at(cert_host);
+      o.key_file = world_->host_certs.at(cert_host).key_file;
+    }
+    if (cert_host.empty()) o.starttls = false;
+    try {
+      return std::make_unique<SmtpSink>(o);
+    } catch (const std::exception& e) {
+      cannot_listen_ = e.what();
+      return nullptr;
+    }
+  }
+
+  struct Result {
+    std::vector<RecipientResult> results;
+    std::vector<std::string> log;
+    std::vector<std::string> attempts;   // "host[address]" of every connection attempt, plain retries marked
+  };
+
+  Result deliver_to(const std::string& domain, config::TlsLevel level = config::TlsLevel::dane) {
+    asio::io_context io;
+    config::DnsSettings dns_settings;
+    dns_settings.trust_anchor = world_->dns.trust_anchor;
+    dns_settings.trust_anchor_auto_update = false;
+    dns_settings.unbound_config = world_->dns.unbound_conf;
+    auto anchor = dns::prepare_trust_anchor(dns_settings, world_->state_dir);
+    dns::UnboundResolver resolver(io.get_executor(), dns_settings, anchor);
+    asio::ssl::context tls_context(tls::make_client_context(config::TlsClientSettings{}).release());
+
+    Result out;
+    ConnectorSettings cs;
+    cs.helo_name = "relay.danerelay.test";
+    cs.timeouts.greeting = cs.timeouts.ehlo = cs.timeouts.starttls = std::chrono::seconds(5);
+    auto log = [&out](const std::string& line) { out.log.push_back(line); };
+    Connector real = smtp_connector(io.get_executor(), tls_context, cs, log);
+    Connector spy = [&out, real](HostAttempt a) -> asio::awaitable<SessionResult> {
+      out.attempts.push_back(a.host->name + "[" + a.address.to_string() + "]" + (a.plaintext_retry ? " plain" : ""));
+      co_return co_await real(std::move(a));
+    };
+
+    Envelope env;
+    env.sender = "sender@org.test";
+    env.recipients.push_back(Recipient{"user@" + domain, {}, notify_unset});
+    env.size = std::string(kBody).size();
+    env.body = body_file_;
+    DeliverySettings ds;
+    ds.level = level;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          dns::PlanRequest req;
+          req.domain = domain;
+          req.lookup_tlsa = level == config::TlsLevel::dane || level == config::TlsLevel::dane_only;
+          auto resolution = co_await dns::resolve_destination(resolver, req);
+          out.results = co_await deliver(env, std::move(resolution.plan), ds, spy, log);
+        },
+        [](std::exception_ptr e) {
+          if (e) std::rethrow_exception(e);
+        });
+    io.run();
+    return out;
+  }
+
+  static bool logged(const Result& r, const std::string& text) {
+    for (const auto& l : r.log) {
+      if (l.find(text) != std::string::npos) return true;
+    }
+    return false;
+  }
+  static std::string all(const Result& r) {
+    std::string s;
+    for (const auto& l : r.log) s += l + "\n";
+    return s;
+  }
+
+  std::string cannot_listen_;
+  static inline testsupport::TempDir* dir_ = nullptr;
+  static inline testsupport::World* world_ = nullptr;
+  static inline std::map<std::string, std::filesystem::path>* chains_ = nullptr;
+  static inline std::filesystem::path body_file_;
+};
+
+#define NEED_SINK(s)                                                                                          \
+  if (!(s)) GTEST_SKIP() << "cannot listen on port 25 (" << cannot_listen_ << "): run as root, as CI does"
+
+TEST_F(DeliveryEndToEnd, SecureMxMatchingTlsaIsDeliveredVerified) {
+  auto s = sink("127.0.0.11", "mx.secure.test");
+  NEED_SINK(s);
+  auto r = deliver_to("secure.test");
+  ASSERT_EQ(r.results.size(), 1u);
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::sent) << all(r);
+  EXPECT_EQ(r.results[0].tls.trust, "Verified");
+  EXPECT_TRUE(logged(r, "mx.secure.test[127.0.0.11]:25: Matched DANE EE certificate at depth 0: 3 1 1 ")) << all(r);
+  EXPECT_TRUE(logged(r, "Verified TLS connection established to mx.secure.test[127.0.0.11]:25: TLSv1.3 with cipher")) << all(r);
+  EXPECT_TRUE(logged(r, "relay=mx.secure.test[127.0.0.11]:25,")) << all(r);
+  const auto st = s->stats();
+  ASSERT_EQ(st.bodies(), 1);
+  EXPECT_EQ(*st.transactions.at(0).body, kBody);
+  EXPECT_EQ(st.sni.at(0), "mx.secure.test");
+}
+
+TEST_F(DeliveryEndToEnd, SecureMxMismatchingTlsaIsDeferredNeverSent) {
+  auto s4 = sink("127.0.0.11", "mx1.multi.test");
+  auto s6 = sink("::1", "mx1.multi.test");
+  NEED_SINK(s4 && s6);
+  auto r = deliver_to("secure.test");
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::deferred) << all(r);
+  EXPECT_EQ(r.results[0].dsn, "4.7.5");
+  EXPECT_TRUE(logged(r, "num=65:no matching DANE TLSA records")) << all(r);
+  EXPECT_TRUE(s4->stats().transactions.empty());
+  EXPECT_TRUE(s6->stats().transactions.empty());
+}
+
+TEST_F(DeliveryEndToEnd, SecureMxWithoutStarttlsIsDeferredNeverPlaintext) {
+  auto s4 = sink("127.0.0.11", "");
+  auto s6 = sink("::1", "");
+  NEED_SINK(s4 && s6);
+  auto r = deliver_to("secure.test");
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::deferred);
+  EXPECT_EQ(r.results[0].dsn, "4.7.4");
+  EXPECT_NE(r.results[0].reason.find("TLS is required, but was not offered by host mx.secure.test"), std::string::npos)
+      << r.results[0].reason;
+  EXPECT_TRUE(s4->stats().transactions.empty());
+  EXPECT_TRUE(s6->stats().transactions.empty());
+}
+
+TEST_F(DeliveryEndToEnd, DataInjectedAfterStarttlsReplyIsNeverDelivered) {
+  SinkOptions o;
+  o.inject_after_starttls = "250 2.0.0 injected\r\n";
+  auto s4 = sink("127.0.0.11", "mx.secure.test", o);
+  auto s6 = sink("::1", "mx.secure.test", o);
+  NEED_SINK(s4 && s6);
+  auto r = deliver_to("secure.test");
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::deferred) << all(r);
+  EXPECT_EQ(s4->stats().bodies() + s6->stats().bodies(), 0);
+  EXPECT_TRUE(s4->stats().transactions.empty());
+}
+
+TEST_F(DeliveryEndToEnd, RequiredTlsHandshakeFailureIsDeferredNeverPlaintext) {
+  SinkOptions o;
+  o.fail_handshake = true;
+  auto s4 = sink("127.0.0.11", "mx.secure.test", o);
+  auto s6 = sink("::1", "mx.secure.test", o);
+  NEED_SINK(s4 && s6);
+  auto r = deliver_to("secure.test");
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::deferred) << all(r);
+  for (const auto& a : r.attempts) EXPECT_EQ(a.find(" plain"), std::string::npos) << a;
+  EXPECT_TRUE(s4->stats().transactions.empty());
+}
+
+TEST_F(DeliveryEndToEnd, Ipv6MxOnLoopbackIsUsedWhenIpv4Refuses) {
+  auto s6 = sink("::1", "mx.secure.test");
+  NEED_SINK(s6);
+  auto r = deliver_to("secure.test");
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::sent) << all(r);
+  EXPECT_EQ(r.results[0].relay_address, "::1");
+  EXPECT_TRUE(logged(r, "relay=mx.secure.test[::1]:25,")) << all(r);
+}
+
+TEST_F(DeliveryEndToEnd, OnlyUnusableTlsaIsDeliveredOverUnauthenticatedTls) {
+  auto s = sink("127.0.0.111", "mx.unusable.test");
+  NEED_SINK(s);
+  auto r = deliver_to("unusable.test");
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::sent) << all(r);
+  EXPECT_EQ(r.results[0].tls.trust, "Untrusted");
+  EXPECT_EQ(s->stats().tls_handshakes, 1);
+}
+
+TEST_F(DeliveryEndToEnd, OnlyUnusableTlsaWithoutStarttlsIsDeferred) {
+  auto s = sink("127.0.0.111", "");
+  NEED_SINK(s);
+  auto r = deliver_to("unusable.test");
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::deferred);
+  EXPECT_EQ(r.results[0].dsn, "4.7.4");
+  EXPECT_TRUE(s->stats().transactions.empty());
+}
+
+TEST_F(DeliveryEndToEnd, TlsaServfailHostGetsNoConnectionAndAnotherMxDelivers) {
+  auto s1 = sink("127.0.0.21", "mx1.multi.test");
+  auto s2 = sink("127.0.0.22", "mx1.multi.test");  // no TLSA there: opportunistic TLS accepts any certificate
+  auto s3 = sink("127.0.0.23", "mx1.multi.test");
+  NEED_SINK(s1 && s2 && s3);
+  auto r = deliver_to("multi.test");
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::sent) << all(r);
+  EXPECT_EQ(s3->stats().connections, 0) << "mx3's TLSA lookup failed: it must never be contacted";
+  for (const auto& a : r.attempts) EXPECT_EQ(a.find("mx3.multi.test"), std::string::npos) << a;
+}
+
+TEST_F(DeliveryEndToEnd, InsecureDestinationWithoutStarttlsIsDeliveredInPlaintext) {
+  auto s = sink("127.0.0.31", "");
+  NEED_SINK(s);
+  auto r = deliver_to("insecure.test");
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::sent) << all(r);
+  EXPECT_EQ(s->stats().tls_handshakes, 0);
+  EXPECT_EQ(s->stats().bodies(), 1);
+}
+
+TEST_F(DeliveryEndToEnd, InsecureDestinationHandshakeFailureIsRetriedInPlaintextAndLogged) {
+  SinkOptions o;
+  o.fail_handshake = true;
+  auto s = sink("127.0.0.31", "mx.insecure.test", o);
+  NEED_SINK(s);
+  auto r = deliver_to("insecure.test");
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::sent) << all(r);
+  EXPECT_TRUE(logged(r, "trying again without TLS")) << all(r);
+  ASSERT_EQ(r.attempts.size(), 2u);
+  EXPECT_NE(r.attempts[1].find(" plain"), std::string::npos);
+}
+
+TEST_F(DeliveryEndToEnd, InsecureMxWithSecureHostIsTrustedNotVerified) {
+  auto s = sink("127.0.0.11", "mx.secure.test");
+  NEED_SINK(s);
+  auto r = deliver_to("mxinsecure.test");
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::sent) << all(r);
+  EXPECT_EQ(r.results[0].tls.trust, "Trusted");
+  EXPECT_TRUE(logged(r, "Trusted TLS connection established to mx.secure.test[127.0.0.11]:25")) << all(r);
+}
+
+TEST_F(DeliveryEndToEnd, BogusDestinationIsDeferredWithoutAnyConnection) {
+  auto s = sink("127.0.0.41", "");
+  NEED_SINK(s);
+  auto r = deliver_to("bogus-ds.test");
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::deferred);
+  EXPECT_EQ(r.results[0].dsn, "4.4.3");
+  EXPECT_TRUE(r.attempts.empty());
+  EXPECT_EQ(s->stats().connections, 0);
+  EXPECT_TRUE(logged(r, "relay=none")) << all(r);
+}
+
+TEST_F(DeliveryEndToEnd, DaneOnlyWithInsecureMxConnectsNowhere) {
+  auto s = sink("127.0.0.11", "mx.secure.test");
+  NEED_SINK(s);
+  auto r = deliver_to("mxinsecure.test", config::TlsLevel::dane_only);
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::deferred);
+  EXPECT_EQ(s->stats().connections, 0);
+}
+
+}  // namespace
+}  // namespace danerelay::relay
