@@ -53,46 +53,60 @@ TlsSummary summary_of(const smtp::ClientSession& s) {
 }  // namespace
 
 Connector smtp_connector(asio::any_io_executor executor, asio::ssl::context& tls_context, ConnectorSettings settings,
-                         LogSink log) {
-  return [executor, &tls_context, settings, log](HostAttempt a) -> asio::awaitable<SessionResult> {
-    smtp::SessionOptions options;
-    options.helo_name = settings.helo_name;
-    options.host_name = a.host->name;
-    const auto address = asio::ip::make_address(a.address.to_string());
-    options.peer = asio::ip::tcp::endpoint(address, a.port);
-    options.source = address.is_v6() ? settings.source_v6 : settings.source_v4;
-    options.timeouts = settings.timeouts;
-
-    smtp::ClientSession session(executor, tls_context, a.policy, options);
-    std::optional<smtp::HostFailure> failure = co_await session.open();
-
-    // Postfix's TLS lines, before the delivery lines they belong to.
-    if (const auto& rep = session.tls_report()) {
-      const std::string namaddr = tls::format_namaddr(a.host->name, a.address.to_string(), a.port);
-      for (const std::string& line : {tls::dane_match_line(*rep, namaddr), tls::summary_line(*rep, namaddr),
-                                      tls::verify_failure_line(*rep, namaddr)}) {
-        if (!line.empty()) log(line);
-      }
-    }
-
+                         LogSink log, ConnectionCache* cache) {
+  return [executor, &tls_context, settings, log, cache](HostAttempt a) -> asio::awaitable<SessionResult> {
+    const std::string namaddr = tls::format_namaddr(a.host->name, a.address.to_string(), a.port);
+    CacheKey key{a.plan->domain,
+                 a.host->name,
+                 a.address.to_string(),
+                 a.port,
+                 a.policy.base_domain,
+                 std::string(tls::to_string(a.policy.requirement)) + "/" + std::string(config::to_string(a.policy.level)),
+                 a.policy.reference_ids};
+    std::unique_ptr<smtp::ClientSession> session;
+    if (cache != nullptr && !a.plaintext_retry) session = cache->take(key);
     SessionResult result;
-    result.tls = summary_of(session);
-    result.connection_setup = session.setup_time();
-    if (failure) {
-      result.failure = std::move(failure);
-      session.close();
-      co_return result;
+
+    if (session) {
+      // Reused: same domain, host, address, TLSA base domain and level (connection_cache.hpp).
+      if (const auto& rep = session->tls_report(); rep && rep->established) log(tls::summary_line(*rep, namaddr, true));
+      result.tls = summary_of(*session);
+    } else {
+      smtp::SessionOptions options;
+      options.helo_name = settings.helo_name;
+      options.host_name = a.host->name;
+      const auto address = asio::ip::make_address(a.address.to_string());
+      options.peer = asio::ip::tcp::endpoint(address, a.port);
+      options.source = address.is_v6() ? settings.source_v6 : settings.source_v4;
+      options.timeouts = settings.timeouts;
+      session = std::make_unique<smtp::ClientSession>(executor, tls_context, a.policy, options);
+      std::optional<smtp::HostFailure> failure = co_await session->open();
+
+      // Postfix's TLS lines, before the delivery lines they belong to.
+      if (const auto& rep = session->tls_report()) {
+        for (const std::string& line :
+             {tls::dane_match_line(*rep, namaddr), tls::summary_line(*rep, namaddr), tls::verify_failure_line(*rep, namaddr)}) {
+          if (!line.empty()) log(line);
+        }
+      }
+      result.tls = summary_of(*session);
+      result.connection_setup = session->setup_time();
+      if (failure) {
+        result.failure = std::move(failure);
+        session->close();
+        co_return result;
+      }
     }
 
     smtp::MailSpec mail = mail_spec(a);
     smtp::BodySource body = smtp::BodySource::from_file(a.envelope->body);
-    smtp::TransactionResult t = co_await session.send(mail, body);
+    smtp::TransactionResult t = co_await session->send(mail, body);
     const bool any_bounced = std::any_of(t.recipients.begin(), t.recipients.end(),
                                          [](const smtp::RecipientOutcome& o) { return o.disposition == smtp::Disposition::bounced; });
     if (!t.mail_sent && t.failure && !any_bounced) {
       // The session broke before MAIL: nothing was attempted here, so the next host may be.
       result.failure = std::move(t.failure);
-      session.close();
+      session->close();
       co_return result;
     }
     result.transaction = true;
@@ -101,10 +115,12 @@ Connector smtp_connector(asio::any_io_executor executor, asio::ssl::context& tls
     result.connection_use = std::max(1, t.connection_use);
     result.connection_setup = t.setup;
     result.transmission = t.transmission;
-    if (session.reusable()) {
-      co_await session.quit();
+    if (cache != nullptr && session->reusable()) {
+      cache->put(std::move(key), std::move(session));
+    } else if (session->reusable()) {
+      co_await session->quit();
     } else {
-      session.close();
+      session->close();
     }
     co_return result;
   };

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "relay/connection_cache.hpp"
 #include "relay/delivery.hpp"
 #include "smtp/client_session.hpp"
 
@@ -24,8 +25,10 @@ struct ConnectorSettings {
   std::optional<boost::asio::ip::address> source_v6;
 };
 
-// A Connector bound to an executor, the client TLS context (which must outlive it) and a log.
+// A Connector bound to an executor, the client TLS context and, optionally, a connection cache
+// (both must outlive it) and a log. With a cache, a session left reusable after its transaction
+// is kept for the next attempt with the same CacheKey; plaintext retries never use the cache.
 [[nodiscard]] Connector smtp_connector(boost::asio::any_io_executor executor, boost::asio::ssl::context& tls_context,
-                                       ConnectorSettings settings, LogSink log);
+                                       ConnectorSettings settings, LogSink log, ConnectionCache* cache = nullptr);
 
 }  // namespace danerelay::relay

@@ -73,6 +73,12 @@ class DeliveryEndToEnd : public ::testing::Test {
   };
 
   Result deliver_to(const std::string& domain, config::TlsLevel level = config::TlsLevel::dane) {
+    return deliver_sequence({domain}, level, false).at(0);
+  }
+
+  // Delivers one message to each domain in turn on one event loop, optionally sharing a
+  // connection cache between them.
+  std::vector<Result> deliver_sequence(const std::vector<std::string>& domains, config::TlsLevel level, bool use_cache) {
     asio::io_context io;
     config::DnsSettings dns_settings;
     dns_settings.trust_anchor = world_->dns.trust_anchor;
@@ -81,33 +87,38 @@ class DeliveryEndToEnd : public ::testing::Test {
     auto anchor = dns::prepare_trust_anchor(dns_settings, world_->state_dir);
     dns::UnboundResolver resolver(io.get_executor(), dns_settings, anchor);
     asio::ssl::context tls_context(tls::make_client_context(config::TlsClientSettings{}).release());
+    ConnectionCache cache(io.get_executor(), std::chrono::seconds(5), 100);
 
-    Result out;
+    std::vector<Result> out(domains.size());
+    Result* current = &out[0];
     ConnectorSettings cs;
     cs.helo_name = "relay.danerelay.test";
     cs.timeouts.greeting = cs.timeouts.ehlo = cs.timeouts.starttls = std::chrono::seconds(5);
-    auto log = [&out](const std::string& line) { out.log.push_back(line); };
-    Connector real = smtp_connector(io.get_executor(), tls_context, cs, log);
-    Connector spy = [&out, real](HostAttempt a) -> asio::awaitable<SessionResult> {
-      out.attempts.push_back(a.host->name + "[" + a.address.to_string() + "]" + (a.plaintext_retry ? " plain" : ""));
+    auto log = [&current](const std::string& line) { current->log.push_back(line); };
+    Connector real = smtp_connector(io.get_executor(), tls_context, cs, log, use_cache ? &cache : nullptr);
+    Connector spy = [&current, real](HostAttempt a) -> asio::awaitable<SessionResult> {
+      current->attempts.push_back(a.host->name + "[" + a.address.to_string() + "]" + (a.plaintext_retry ? " plain" : ""));
       co_return co_await real(std::move(a));
     };
-
-    Envelope env;
-    env.sender = "sender@org.test";
-    env.recipients.push_back(Recipient{"user@" + domain, {}, notify_unset});
-    env.size = std::string(kBody).size();
-    env.body = body_file_;
     DeliverySettings ds;
     ds.level = level;
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
-          dns::PlanRequest req;
-          req.domain = domain;
-          req.lookup_tlsa = level == config::TlsLevel::dane || level == config::TlsLevel::dane_only;
-          auto resolution = co_await dns::resolve_destination(resolver, req);
-          out.results = co_await deliver(env, std::move(resolution.plan), ds, spy, log);
+          for (std::size_t i = 0; i < domains.size(); ++i) {
+            current = &out[i];
+            Envelope env;
+            env.sender = "sender@org.test";
+            env.recipients.push_back(Recipient{"user@" + domains[i], {}, notify_unset});
+            env.size = std::string(kBody).size();
+            env.body = body_file_;
+            dns::PlanRequest req;
+            req.domain = domains[i];
+            req.lookup_tlsa = level == config::TlsLevel::dane || level == config::TlsLevel::dane_only;
+            auto resolution = co_await dns::resolve_destination(resolver, req);
+            current->results = co_await deliver(env, std::move(resolution.plan), ds, spy, log);
+          }
+          cache.clear();
         },
         [](std::exception_ptr e) {
           if (e) std::rethrow_exception(e);
@@ -288,6 +299,37 @@ TEST_F(DeliveryEndToEnd, DaneOnlyWithInsecureMxConnectsNowhere) {
   auto r = deliver_to("mxinsecure.test", config::TlsLevel::dane_only);
   EXPECT_EQ(r.results[0].status, DeliveryStatus::deferred);
   EXPECT_EQ(s->stats().connections, 0);
+}
+
+TEST_F(DeliveryEndToEnd, CachedConnectionIsReusedForTheSameDestination) {
+  auto s = sink("127.0.0.11", "mx.secure.test");
+  NEED_SINK(s);
+  auto r = deliver_sequence({"secure.test", "secure.test", "secure.test"}, config::TlsLevel::dane, true);
+  for (const auto& one : r) EXPECT_EQ(one.results.at(0).status, DeliveryStatus::sent) << all(one);
+  ASSERT_TRUE(s->wait_sessions_ended(1, std::chrono::seconds(5)));
+  const auto st = s->stats();
+  EXPECT_EQ(st.connections, 1);
+  EXPECT_EQ(st.tls_handshakes, 1);
+  EXPECT_EQ(st.bodies(), 3);
+  EXPECT_EQ(r[2].results[0].connection_use, 3);
+  EXPECT_TRUE(logged(r[1], "Verified TLS connection reused to mx.secure.test[127.0.0.11]:25")) << all(r[1]);
+  EXPECT_TRUE(logged(r[2], "relay=mx.secure.test[127.0.0.11]:25, conn_use=3, delay=")) << all(r[2]);
+}
+
+TEST_F(DeliveryEndToEnd, ConnectionAuthenticatedForOneDomainIsNeverUsedForAnother) {
+  // secure.test and mxinsecure.test share mx.secure.test[127.0.0.11]; the second must open its own
+  // connection (its reference identifiers and trust differ: Verified vs Trusted).
+  auto s = sink("127.0.0.11", "mx.secure.test");
+  NEED_SINK(s);
+  auto r = deliver_sequence({"secure.test", "mxinsecure.test", "secure.test"}, config::TlsLevel::dane, true);
+  for (const auto& one : r) EXPECT_EQ(one.results.at(0).status, DeliveryStatus::sent) << all(one);
+  EXPECT_EQ(r[0].results[0].tls.trust, "Verified");
+  EXPECT_EQ(r[1].results[0].tls.trust, "Trusted");
+  EXPECT_EQ(r[1].results[0].connection_use, 1);
+  EXPECT_EQ(r[2].results[0].connection_use, 2) << "the first connection is still good for secure.test";
+  ASSERT_TRUE(s->wait_sessions_ended(2, std::chrono::seconds(5)));
+  EXPECT_EQ(s->stats().connections, 2);
+  EXPECT_EQ(s->stats().tls_handshakes, 2);
 }
 
 }  // namespace
