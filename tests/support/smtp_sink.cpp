@@ -148,6 +148,9 @@ struct SmtpSink::Impl {
         sock.close(ignored);
         continue;
       }
+      // Like a real MTA: replies go out at once (no Nagle stall against the client's delayed ACK).
+      error_code nodelay_ec;
+      sock.set_option(asio::ip::tcp::no_delay(true), nodelay_ec);
       int number = 0;
       locked([&](SinkStats& s) { number = ++s.connections; });
       ++active;
