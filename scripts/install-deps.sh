@@ -9,8 +9,9 @@ packages=(
   # libraries (Boost 1.81, not the default 1.74: its Asio does not compile as C++20 with g++ 12)
   libboost1.81-dev libssl-dev libunbound-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   # tests: GoogleTest/GoogleMock, ldns-keygen/ldns-signzone for the signed test hierarchy,
-  # iproute2 + util-linux to run the suite in a network namespace with only loopback
-  libgtest-dev libgmock-dev ldnsutils iproute2 util-linux
+  # iproute2 + util-linux to run the suite in a network namespace with only loopback,
+  # pflogsumm to check that operators' log tools read our delivery lines
+  libgtest-dev libgmock-dev ldnsutils iproute2 util-linux pflogsumm
   # runtime: the root trust anchor (seeds the RFC 5011-managed copy), CA certificates for verify/secure
   dns-root-data ca-certificates openssl
 )

@@ -12,7 +12,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 
+#include <array>
+#include <cstdio>
 #include <fstream>
+#include <regex>
 #include <memory>
 #include <stdexcept>
 
@@ -330,6 +333,65 @@ TEST_F(DeliveryEndToEnd, ConnectionAuthenticatedForOneDomainIsNeverUsedForAnothe
   ASSERT_TRUE(s->wait_sessions_ended(2, std::chrono::seconds(5)));
   EXPECT_EQ(s->stats().connections, 2);
   EXPECT_EQ(s->stats().tls_handshakes, 2);
+}
+
+// Runs Debian's pflogsumm (1.1.5) with --syslog-name=danerelay over a log file and returns its
+// "Grand Totals" rows (received, delivered, deferred, bounced).
+std::map<std::string, int> pflogsumm_totals(const std::filesystem::path& file) {
+  std::map<std::string, int> totals;
+  const std::string cmd = "pflogsumm --syslog-name=danerelay " + file.string() + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return totals;
+  std::array<char, 512> buf{};
+  const std::regex row(R"(^\s+(\d+)\s+(delivered|deferred|bounced|received)\b)");
+  while (std::fgets(buf.data(), buf.size(), p) != nullptr) {
+    std::cmatch m;
+    if (std::regex_search(buf.data(), m, row) && !totals.contains(m[2].str())) totals[m[2].str()] = std::stoi(m[1].str());
+  }
+  pclose(p);
+  return totals;
+}
+
+TEST_F(DeliveryEndToEnd, PflogsummCountsEveryDeliveryLineAsTheDeliveriesWent) {
+  if (std::system("command -v pflogsumm >/dev/null 2>&1") != 0) GTEST_SKIP() << "pflogsumm is not installed (scripts/install-deps.sh installs it)";
+  std::vector<std::string> lines;
+  std::map<DeliveryStatus, int> expected;
+  auto take = [&](const Result& r) {
+    for (const auto& l : r.log) lines.push_back(l);
+    for (const auto& res : r.results) ++expected[res.status];
+  };
+  {
+    auto s = sink("127.0.0.11", "mx.secure.test");
+    NEED_SINK(s);
+    take(deliver_to("secure.test"));          // sent, Verified
+    take(deliver_to("mxinsecure.test"));      // sent, Trusted
+  }
+  {
+    SinkOptions o;
+    o.rcpt_replies["user@secure.test"] = "550 5.1.1 <user@secure.test>: Recipient address rejected";
+    auto s4 = sink("127.0.0.11", "mx.secure.test", o);
+    NEED_SINK(s4);
+    take(deliver_to("secure.test"));          // bounced
+  }
+  {
+    auto s4 = sink("127.0.0.11", "mx1.multi.test");
+    auto s6 = sink("::1", "mx1.multi.test");
+    NEED_SINK(s4 && s6);
+    take(deliver_to("secure.test"));          // deferred: certificate does not match the TLSA record
+  }
+  take(deliver_to("bogus-ds.test"));           // deferred, no connection
+  take(deliver_to("nullmx.test"));             // bounced, no connection
+  ASSERT_EQ(expected[DeliveryStatus::sent], 2);
+
+  const auto file = dir_->path() / "maillog";
+  {
+    std::ofstream out(file);
+    for (const auto& l : lines) out << "Nov 23 10:00:00 relay danerelay/smtp[4242]: " << l << "\n";
+  }
+  auto totals = pflogsumm_totals(file);
+  EXPECT_EQ(totals["delivered"], expected[DeliveryStatus::sent]);
+  EXPECT_EQ(totals["deferred"], expected[DeliveryStatus::deferred]);
+  EXPECT_EQ(totals["bounced"], expected[DeliveryStatus::bounced]);
 }
 
 }  // namespace
