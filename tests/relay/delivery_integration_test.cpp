@@ -217,6 +217,30 @@ TEST_F(DeliveryEndToEnd, RequiredTlsHandshakeFailureIsDeferredNeverPlaintext) {
   EXPECT_TRUE(s4->stats().transactions.empty());
 }
 
+TEST_F(DeliveryEndToEnd, D10_FirstMxFailingDaneIsSkippedAndTheSecondDelivers) {
+  auto s1 = sink("127.0.0.131", "mx2.twomx.test");  // wrong certificate for mx1's TLSA record
+  auto s2 = sink("127.0.0.132", "mx2.twomx.test");
+  NEED_SINK(s1 && s2);
+  auto r = deliver_to("twomx.test");
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::sent) << all(r);
+  EXPECT_EQ(r.results[0].relay_host, "mx2.twomx.test");
+  EXPECT_TRUE(logged(r, "server certificate verification failed for mx1.twomx.test[127.0.0.131]:25")) << all(r);
+  EXPECT_TRUE(s1->stats().transactions.empty()) << "the failing MX must not receive MAIL";
+  EXPECT_EQ(s2->stats().bodies(), 1);
+}
+
+TEST_F(DeliveryEndToEnd, D45_BothMxFailingDaneIsDeferredAndNeitherReceivesTheMessage) {
+  auto s1 = sink("127.0.0.131", "mx1.multi.test");
+  auto s2 = sink("127.0.0.132", "mx1.multi.test");
+  NEED_SINK(s1 && s2);
+  auto r = deliver_to("twomx.test");
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::deferred) << all(r);
+  EXPECT_EQ(r.results[0].dsn, "4.7.5");
+  EXPECT_TRUE(s1->stats().transactions.empty());
+  EXPECT_TRUE(s2->stats().transactions.empty());
+  EXPECT_EQ(s1->stats().bodies() + s2->stats().bodies(), 0);
+}
+
 TEST_F(DeliveryEndToEnd, Ipv6MxOnLoopbackIsUsedWhenIpv4Refuses) {
   auto s6 = sink("::1", "mx.secure.test");
   NEED_SINK(s6);

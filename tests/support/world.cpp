@@ -160,6 +160,19 @@ World build_world(const std::filesystem::path& dir, const WorldOptions& options)
   h.zone("deadhost.test.").mx("@", 10, "mx.dead.test.").mx("@", 20, "mx.secure.test.");
   w.domains.push_back({"deadhost.test", "first MX host unresolvable: skipped, second used"});
 
+  // twomx.test — two DANE MX hosts (D-10, D-39): when the first fails authentication the second is
+  // used; when both fail, the mail is deferred and neither receives it.
+  const Cert& twomx1 = leaf("mx1.twomx.test");
+  const Cert& twomx2 = leaf("mx2.twomx.test");
+  h.zone("twomx.test.")
+      .mx("@", 10, "mx1")
+      .mx("@", 20, "mx2")
+      .a("mx1", "127.0.0.131")
+      .a("mx2", "127.0.0.132")
+      .tlsa("_25._tcp.mx1", tlsa_text(twomx1, 3, 1, 1))
+      .tlsa("_25._tcp.mx2", tlsa_text(twomx2, 3, 1, 1));
+  w.domains.push_back({"twomx.test", "two DANE MX hosts (for first-fails/second-delivers delivery tests)"});
+
   // Configured next hops (D-15, D-22): routed.test goes to mx.secure.test:2525 without an MX
   // lookup, DANE applying to that name; literal.test to an address literal, where DANE cannot.
   w.domains.push_back({"routed.test", "configured next hop [mx.secure.test]:2525 (non-MX destination)"});
