@@ -57,10 +57,7 @@ Figures run(const testsupport::World& world, const std::filesystem::path& body, 
   testsupport::SmtpSink sink(so);
 
   asio::io_context io;
-  config::DnsSettings dns_settings;
-  dns_settings.trust_anchor = world.dns.trust_anchor;
-  dns_settings.trust_anchor_auto_update = false;
-  dns_settings.unbound_config = world.dns.unbound_conf;
+  const config::DnsSettings dns_settings = testsupport::dns_settings(world);
   auto anchor = dns::prepare_trust_anchor(dns_settings, world.state_dir);
   dns::UnboundResolver resolver(io.get_executor(), dns_settings, anchor);
   asio::ssl::context tls_context(tls::make_client_context(config::TlsClientSettings{}).release());

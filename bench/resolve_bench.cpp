@@ -42,11 +42,7 @@ int main(int argc, char** argv) {
   std::printf("test world: %zu domains, built in %.0f ms (keys, signatures, certificates)\n\n", world.domains.size(),
               ms_since(t_world));
 
-  config::DnsSettings s;
-  s.trust_anchor = world.dns.trust_anchor;
-  s.trust_anchor_auto_update = false;
-  s.unbound_config = world.dns.unbound_conf;
-  s.unbound_options = world.dns.unbound_options;
+  const config::DnsSettings s = testsupport::dns_settings(world, std::chrono::seconds(20));
   auto anchor = dns::prepare_trust_anchor(s, world.state_dir);
 
   std::printf("%-26s %-8s %7s %9s %10s %10s\n", "domain", "plan", "rounds", "queries", "cold ms", "warm ms");

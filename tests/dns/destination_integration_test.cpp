@@ -37,15 +37,7 @@ class Destination : public ::testing::Test {
     delete dir_;
   }
 
-  static config::DnsSettings settings() {
-    config::DnsSettings s;
-    s.trust_anchor = world_->dns.trust_anchor;
-    s.trust_anchor_auto_update = false;
-    s.unbound_config = world_->dns.unbound_conf;
-    s.unbound_options = world_->dns.unbound_options;
-    s.query_timeout = std::chrono::seconds(5);
-    return s;
-  }
+  static config::DnsSettings settings() { return testsupport::dns_settings(*world_); }
 
   // Runs `body` with a fresh resolver on a fresh io_context until it finishes.
   template <typename T>

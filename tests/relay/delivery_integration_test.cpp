@@ -83,10 +83,7 @@ class DeliveryEndToEnd : public ::testing::Test {
   // connection cache between them.
   std::vector<Result> deliver_sequence(const std::vector<std::string>& domains, config::TlsLevel level, bool use_cache) {
     asio::io_context io;
-    config::DnsSettings dns_settings;
-    dns_settings.trust_anchor = world_->dns.trust_anchor;
-    dns_settings.trust_anchor_auto_update = false;
-    dns_settings.unbound_config = world_->dns.unbound_conf;
+    const config::DnsSettings dns_settings = testsupport::dns_settings(*world_);
     auto anchor = dns::prepare_trust_anchor(dns_settings, world_->state_dir);
     dns::UnboundResolver resolver(io.get_executor(), dns_settings, anchor);
     asio::ssl::context tls_context(tls::make_client_context(config::TlsClientSettings{}).release());

@@ -200,4 +200,14 @@ World build_world(const std::filesystem::path& dir, const WorldOptions& options)
   return w;
 }
 
+config::DnsSettings dns_settings(const World& world, std::chrono::milliseconds timeout) {
+  config::DnsSettings s;
+  s.trust_anchor = world.dns.trust_anchor;
+  s.trust_anchor_auto_update = false;
+  s.unbound_config = world.dns.unbound_conf;
+  s.unbound_options = world.dns.unbound_options;
+  s.query_timeout = timeout;
+  return s;
+}
+
 }  // namespace danerelay::testsupport

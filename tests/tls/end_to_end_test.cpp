@@ -39,12 +39,7 @@ class EndToEnd : public ::testing::Test {
   }
 
   static dns::DeliveryPlan resolve(const std::string& domain) {
-    config::DnsSettings s;
-    s.trust_anchor = world_->dns.trust_anchor;
-    s.trust_anchor_auto_update = false;
-    s.unbound_config = world_->dns.unbound_conf;
-    s.unbound_options = world_->dns.unbound_options;
-    s.query_timeout = std::chrono::seconds(5);
+    const config::DnsSettings s = testsupport::dns_settings(*world_);
     asio::io_context io;
     const auto anchor = dns::prepare_trust_anchor(s, world_->state_dir);
     dns::UnboundResolver resolver(io.get_executor(), s, anchor);
