@@ -53,9 +53,10 @@ class DeliveryEndToEnd : public ::testing::Test {
   }
 
   // A sink for `host` at `address`:25 presenting `cert_host`'s certificate chain.
-  std::unique_ptr<SmtpSink> sink(const std::string& address, const std::string& cert_host, SinkOptions o = {}) {
+  std::unique_ptr<SmtpSink> sink(const std::string& address, const std::string& cert_host, SinkOptions o = {},
+                                 std::uint16_t port = 25) {
     o.address = address;
-    o.port = 25;
+    o.port = port;
     if (o.chain_file.empty() && !cert_host.empty()) {
       o.chain_file = chains_->at(cert_host);
       o.key_file = world_->host_certs.at(cert_host).key_file;
@@ -75,13 +76,14 @@ class DeliveryEndToEnd : public ::testing::Test {
     std::vector<std::string> attempts;   // "host[address]" of every connection attempt, plain retries marked
   };
 
-  Result deliver_to(const std::string& domain, config::TlsLevel level = config::TlsLevel::dane) {
-    return deliver_sequence({domain}, level, false).at(0);
+  Result deliver_to(const std::string& domain, config::TlsLevel level = config::TlsLevel::dane, std::uint16_t port = 25) {
+    return deliver_sequence({domain}, level, false, port).at(0);
   }
 
   // Delivers one message to each domain in turn on one event loop, optionally sharing a
   // connection cache between them.
-  std::vector<Result> deliver_sequence(const std::vector<std::string>& domains, config::TlsLevel level, bool use_cache) {
+  std::vector<Result> deliver_sequence(const std::vector<std::string>& domains, config::TlsLevel level, bool use_cache,
+                                       std::uint16_t port = 25) {
     asio::io_context io;
     const config::DnsSettings dns_settings = testsupport::dns_settings(*world_);
     auto anchor = dns::prepare_trust_anchor(dns_settings, world_->state_dir);
@@ -114,6 +116,7 @@ class DeliveryEndToEnd : public ::testing::Test {
             env.body = body_file_;
             dns::PlanRequest req;
             req.domain = domains[i];
+            req.port = port;
             req.lookup_tlsa = level == config::TlsLevel::dane || level == config::TlsLevel::dane_only;
             auto resolution = co_await dns::resolve_destination(resolver, req);
             current->results = co_await deliver(env, std::move(resolution.plan), ds, spy, log);
@@ -236,6 +239,63 @@ TEST_F(DeliveryEndToEnd, D45_BothMxFailingDaneIsDeferredAndNeitherReceivesTheMes
   EXPECT_TRUE(s1->stats().transactions.empty());
   EXPECT_TRUE(s2->stats().transactions.empty());
   EXPECT_EQ(s1->stats().bodies() + s2->stats().bodies(), 0);
+}
+
+TEST_F(DeliveryEndToEnd, D37_D40_DaneTaWithCaInChainAndMatchingNameIsVerified) {
+  auto s = sink("127.0.0.141", "mx.danetta.test");
+  NEED_SINK(s);
+  auto r = deliver_to("danetta.test");
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::sent) << all(r);
+  EXPECT_EQ(r.results[0].tls.trust, "Verified");
+  EXPECT_TRUE(logged(r, "Matched DANE TA certificate at depth 1: 2 0 1 ")) << all(r);
+}
+
+TEST_F(DeliveryEndToEnd, D40_DaneTaWithALeafForAnotherNameIsDeferred) {
+  auto s = sink("127.0.0.141", "mx.secure.test");  // issued by the same CA, but for another name
+  NEED_SINK(s);
+  auto r = deliver_to("danetta.test");
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::deferred) << all(r);
+  EXPECT_EQ(r.results[0].dsn, "4.7.5");
+  EXPECT_TRUE(s->stats().transactions.empty());
+}
+
+TEST_F(DeliveryEndToEnd, D36_R02_DaneEeWithAnExpiredLeafIsDelivered) {
+  auto s = sink("127.0.0.142", "mx.expiredleaf.test");
+  NEED_SINK(s);
+  auto r = deliver_to("expiredleaf.test");
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::sent) << all(r);
+  EXPECT_EQ(r.results[0].tls.trust, "Verified");
+}
+
+TEST_F(DeliveryEndToEnd, D36_DaneEeWithASelfSignedLeafIsDelivered) {
+  SinkOptions o;
+  o.chain_file = world_->host_certs.at("mx.selfsigned.test").cert_file;
+  o.key_file = world_->host_certs.at("mx.selfsigned.test").key_file;
+  auto s = sink("127.0.0.143", "mx.selfsigned.test", o);
+  NEED_SINK(s);
+  auto r = deliver_to("selfsigned.test");
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::sent) << all(r);
+  EXPECT_EQ(r.results[0].tls.trust, "Verified");
+}
+
+TEST_F(DeliveryEndToEnd, D30_CustomPortUsesItsOwnTlsaRecords) {
+  // secure.test publishes _2525._tcp.mx.secure.test; a sink on 2525 needs no privileges.
+  auto s4 = sink("127.0.0.11", "mx.secure.test", {}, 2525);
+  NEED_SINK(s4);
+  auto r = deliver_to("secure.test", config::TlsLevel::dane, 2525);
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::sent) << all(r);
+  EXPECT_TRUE(logged(r, "relay=mx.secure.test[127.0.0.11]:2525,")) << all(r);
+  EXPECT_EQ(r.results[0].tls.trust, "Verified");
+}
+
+TEST_F(DeliveryEndToEnd, D07_OnlyHostWithTlsaServfailIsDeferredWithoutConnecting) {
+  auto s = sink("127.0.0.121", "mx.secure.test");
+  NEED_SINK(s);
+  auto r = deliver_to("badtlsa.test");
+  EXPECT_EQ(r.results[0].status, DeliveryStatus::deferred);
+  EXPECT_EQ(r.results[0].dsn, "4.7.5");
+  EXPECT_EQ(r.results[0].reason, "TLSA lookup error for mx.badtlsa.test:25");
+  EXPECT_EQ(s->stats().connections, 0);
 }
 
 TEST_F(DeliveryEndToEnd, Ipv6MxOnLoopbackIsUsedWhenIpv4Refuses) {

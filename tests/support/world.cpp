@@ -2,6 +2,7 @@
 // the comment at each zone names the lines it exercises.
 #include "tests/support/world.hpp"
 
+#include <chrono>
 #include <fstream>
 #include <stdexcept>
 
@@ -172,6 +173,31 @@ World build_world(const std::filesystem::path& dir, const WorldOptions& options)
       .tlsa("_25._tcp.mx1", tlsa_text(twomx1, 3, 1, 1))
       .tlsa("_25._tcp.mx2", tlsa_text(twomx2, 3, 1, 1));
   w.domains.push_back({"twomx.test", "two DANE MX hosts (for first-fails/second-delivers delivery tests)"});
+
+  // Certificate edge cases for delivery tests (D-36, D-37, D-40, R-02): a DANE-TA "2 0 1" host whose
+  // leaf the CA issued, a DANE-EE host with an expired leaf and one with a self-signed leaf.
+  leaf("mx.danetta.test");
+  h.zone("danetta.test.").mx("@", 10, "mx").a("mx", "127.0.0.141").tlsa("_25._tcp.mx", tlsa_text(w.ca, 2, 0, 1));
+  w.domains.push_back({"danetta.test", "DANE-TA 2 0 1: CA in the chain, name checked"});
+  {
+    Pki::LeafOptions o;
+    o.common_name = "mx.expiredleaf.test";
+    o.dns_names = {o.common_name};
+    o.issuer = &w.ca;
+    o.not_before = -std::chrono::hours(24 * 400);
+    o.not_after = -std::chrono::hours(24 * 30);
+    w.host_certs[o.common_name] = pki.make_leaf(o);
+    h.zone("expiredleaf.test.").mx("@", 10, "mx").a("mx", "127.0.0.142").tlsa("_25._tcp.mx", tlsa_text(w.host_certs.at(o.common_name), 3, 1, 1));
+    w.domains.push_back({"expiredleaf.test", "DANE-EE 3 1 1 of an expired leaf (expiry ignored)"});
+  }
+  {
+    Pki::LeafOptions o;
+    o.common_name = "mx.selfsigned.test";
+    o.dns_names = {o.common_name};
+    w.host_certs[o.common_name] = pki.make_leaf(o);  // issuer nullptr: self-signed
+    h.zone("selfsigned.test.").mx("@", 10, "mx").a("mx", "127.0.0.143").tlsa("_25._tcp.mx", tlsa_text(w.host_certs.at(o.common_name), 3, 1, 1));
+    w.domains.push_back({"selfsigned.test", "DANE-EE 3 1 1 of a self-signed leaf"});
+  }
 
   // Configured next hops (D-15, D-22): routed.test goes to mx.secure.test:2525 without an MX
   // lookup, DANE applying to that name; literal.test to an address literal, where DANE cannot.
