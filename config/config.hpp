@@ -155,6 +155,20 @@ struct DeliverySettings {
   std::string source_address_v4;           // empty → kernel's choice
   std::string source_address_v6;
   Duration connect_timeout = std::chrono::seconds(30);
+  // RFC 5321 §4.5.3.2 reply timeouts (Postfix's smtp_*_timeout defaults).
+  Duration greeting_timeout = std::chrono::seconds(300);    // the initial 220
+  Duration helo_timeout = std::chrono::seconds(300);        // EHLO/HELO
+  Duration starttls_timeout = std::chrono::seconds(300);    // STARTTLS reply and the TLS handshake
+  Duration mail_timeout = std::chrono::seconds(300);        // MAIL FROM
+  Duration rcpt_timeout = std::chrono::seconds(300);        // RCPT TO
+  Duration data_init_timeout = std::chrono::seconds(120);   // DATA → 354
+  Duration data_block_timeout = std::chrono::seconds(180);  // each write of message data
+  Duration data_done_timeout = std::chrono::seconds(600);   // the reply to the final "."
+  Duration quit_timeout = std::chrono::seconds(300);
+  // Connection reuse: an idle session is kept this long for the next message to the same
+  // destination (same domain, host, TLSA base domain and level), for at most this many messages.
+  Duration connection_cache_time = std::chrono::seconds(2);
+  std::uint32_t connection_reuse_limit = 100;
   std::uint32_t max_concurrency = 100;     // all destinations together
   std::uint32_t max_concurrency_per_destination = 20;
   friend bool operator==(const DeliverySettings&, const DeliverySettings&) = default;

@@ -663,6 +663,19 @@ class ConfigReader {
       d.source_address_v6 = std::move(*a);
     });
     s.read("connect_timeout", [&](const Field& f) { assign(d.connect_timeout, ld_.duration(f, Duration{1})); });
+    for (auto [key, member] : {std::pair{"greeting_timeout", &DeliverySettings::greeting_timeout},
+                               std::pair{"helo_timeout", &DeliverySettings::helo_timeout},
+                               std::pair{"starttls_timeout", &DeliverySettings::starttls_timeout},
+                               std::pair{"mail_timeout", &DeliverySettings::mail_timeout},
+                               std::pair{"rcpt_timeout", &DeliverySettings::rcpt_timeout},
+                               std::pair{"data_init_timeout", &DeliverySettings::data_init_timeout},
+                               std::pair{"data_block_timeout", &DeliverySettings::data_block_timeout},
+                               std::pair{"data_done_timeout", &DeliverySettings::data_done_timeout},
+                               std::pair{"quit_timeout", &DeliverySettings::quit_timeout}}) {
+      s.read(key, [&, member = member](const Field& f) { assign(d.*member, ld_.duration(f, Duration{1})); });
+    }
+    s.read("connection_cache_time", [&](const Field& f) { assign(d.connection_cache_time, ld_.duration(f, Duration{0})); });
+    s.read("connection_reuse_limit", [&](const Field& f) { assign(d.connection_reuse_limit, ld_.u32(f, 1)); });
     s.read("max_concurrency", [&](const Field& f) { assign(d.max_concurrency, ld_.u32(f, 1)); });
     s.read("max_concurrency_per_destination", [&](const Field& f) {
       assign(d.max_concurrency_per_destination, ld_.u32(f, 1));

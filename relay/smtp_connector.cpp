@@ -3,6 +3,8 @@
 
 #include "tls/peer_report.hpp"
 
+#include <unistd.h>
+
 namespace danerelay::relay {
 
 namespace asio = boost::asio;
@@ -51,6 +53,31 @@ TlsSummary summary_of(const smtp::ClientSession& s) {
 }
 
 }  // namespace
+
+ConnectorSettings connector_settings(const config::Config& config) {
+  ConnectorSettings s;
+  s.helo_name = config.server.hostname;
+  if (s.helo_name.empty()) {
+    char name[256] = {};
+    if (gethostname(name, sizeof name - 1) == 0) s.helo_name = name;
+    if (s.helo_name.empty()) s.helo_name = "localhost";
+  }
+  const auto& d = config.delivery;
+  s.timeouts.connect = d.connect_timeout;
+  s.timeouts.greeting = d.greeting_timeout;
+  s.timeouts.ehlo = d.helo_timeout;
+  s.timeouts.starttls = d.starttls_timeout;
+  s.timeouts.mail = d.mail_timeout;
+  s.timeouts.rcpt = d.rcpt_timeout;
+  s.timeouts.data_init = d.data_init_timeout;
+  s.timeouts.data_block = d.data_block_timeout;
+  s.timeouts.data_done = d.data_done_timeout;
+  s.timeouts.quit = d.quit_timeout;
+  // The loader has validated both addresses.
+  if (!d.source_address_v4.empty()) s.source_v4 = asio::ip::make_address(d.source_address_v4);
+  if (!d.source_address_v6.empty()) s.source_v6 = asio::ip::make_address(d.source_address_v6);
+  return s;
+}
 
 Connector smtp_connector(asio::any_io_executor executor, asio::ssl::context& tls_context, ConnectorSettings settings,
                          LogSink log, ConnectionCache* cache) {

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "config/config.hpp"
 #include "relay/connection_cache.hpp"
 #include "relay/delivery.hpp"
 #include "smtp/client_session.hpp"
@@ -24,6 +25,10 @@ struct ConnectorSettings {
   std::optional<boost::asio::ip::address> source_v4;
   std::optional<boost::asio::ip::address> source_v6;
 };
+
+// From the configuration: [delivery] timeouts and source addresses, server.hostname (or the
+// machine's name) as the EHLO name.
+[[nodiscard]] ConnectorSettings connector_settings(const config::Config& config);
 
 // A Connector bound to an executor, the client TLS context and, optionally, a connection cache
 // (both must outlive it) and a log. With a cache, a session left reusable after its transaction

@@ -12,6 +12,8 @@
 #include <map>
 #include <regex>
 
+#include "config/load.hpp"
+#include "relay/smtp_connector.hpp"
 #include "tests/dns/fake_answers.hpp"
 
 namespace danerelay::relay {
@@ -309,6 +311,23 @@ TEST(Delivery, AddressLimitBoundsTheAttempts) {
   auto o = run(envelope({"a@m.test"}), plan_of(f, "m.test"), s);
   EXPECT_EQ(s.attempts.size(), 5u);
   EXPECT_EQ(o.results[0].status, DeliveryStatus::deferred);
+}
+
+TEST(ConnectorSettingsTest, ComeFromTheDeliverySection) {
+  auto loaded = config::load_string(
+      "[server]\nhostname = \"relay.example.net\"\n[delivery]\ngreeting_timeout = \"45s\"\ndata_done_timeout = \"20m\"\n"
+      "source_address_v4 = \"192.0.2.10\"\nconnection_cache_time = \"0s\"\n",
+      "t.toml");
+  ASSERT_TRUE(loaded.ok()) << (loaded.errors.empty() ? "" : loaded.errors[0].str());
+  const auto s = connector_settings(*loaded.config);
+  EXPECT_EQ(s.helo_name, "relay.example.net");
+  EXPECT_EQ(s.timeouts.greeting, std::chrono::seconds(45));
+  EXPECT_EQ(s.timeouts.data_done, std::chrono::minutes(20));
+  EXPECT_EQ(s.timeouts.rcpt, std::chrono::minutes(5));
+  ASSERT_TRUE(s.source_v4);
+  EXPECT_EQ(s.source_v4->to_string(), "192.0.2.10");
+  EXPECT_FALSE(s.source_v6);
+  EXPECT_EQ(loaded.config->delivery.connection_cache_time, std::chrono::seconds(0));
 }
 
 }  // namespace
