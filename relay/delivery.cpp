@@ -55,7 +55,8 @@ asio::awaitable<std::vector<RecipientResult>> deliver(Envelope envelope, dns::De
   };
 
   LastFailure last;
-  std::chrono::microseconds failed_setup{0};
+  // Postfix counts the DNS lookups in the connection set-up stage ("c").
+  std::chrono::microseconds failed_setup = settings.dns_lookup;
 
   if (plan.status != dns::PlanStatus::deliver) {
     // The DNS already decided: no connection (D-05, RFC 7505, D-07 with no host left).

@@ -70,6 +70,7 @@ struct DeliverySettings {
   std::size_t max_addresses = 5;               // addresses tried per delivery (Postfix smtp_mx_address_limit)
   bool tls_feature_status = false;             // log.tls_feature_status
   std::chrono::microseconds in_queue{0};       // delays "b": time spent before this attempt started
+  std::chrono::microseconds dns_lookup{0};     // resolving the plan: part of delays "c", as in Postfix
 };
 
 // One attempt for every recipient of `envelope` whose domain `plan` describes. Arguments by

@@ -118,7 +118,9 @@ class DeliveryEndToEnd : public ::testing::Test {
             req.domain = domains[i];
             req.port = port;
             req.lookup_tlsa = level == config::TlsLevel::dane || level == config::TlsLevel::dane_only;
+            const auto started = std::chrono::steady_clock::now();
             auto resolution = co_await dns::resolve_destination(resolver, req);
+            ds.dns_lookup = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
             current->results = co_await deliver(env, std::move(resolution.plan), ds, spy, log);
           }
           cache.clear();

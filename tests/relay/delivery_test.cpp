@@ -278,6 +278,32 @@ TEST(Delivery, PerRecipientOutcomesDecideEachRecipientAtThatRelay) {
   EXPECT_EQ(o.log.size(), 3u);
 }
 
+TEST(Delivery, DnsLookupTimeCountsAsConnectionSetup) {
+  Script s;
+  SessionResult r = delivered(1);
+  r.connection_setup = std::chrono::microseconds(200'000);
+  r.transmission = std::chrono::microseconds(30'000);
+  s.by_host["mx1.d.test"] = r;
+  asio::io_context io;
+  std::vector<RecipientResult> results;
+  DeliverySettings settings;
+  settings.dns_lookup = std::chrono::microseconds(100'000);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        Envelope e = envelope({"a@d.test"});
+        dns::DeliveryPlan p = plan_of(two_dane_hosts(), "d.test");
+        results = co_await deliver(std::move(e), std::move(p), settings, s.connector(), [](const std::string&) {});
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+  io.run();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].delays.connection_setup, std::chrono::microseconds(300'000));
+  EXPECT_EQ(results[0].delays.transmission, std::chrono::microseconds(30'000));
+}
+
 TEST(Delivery, GreetingFailureTriesTheNextHost) {
   Script s;
   s.by_host["mx1.d.test"] = host_failure("host mx1.d.test[192.0.2.1] refused to talk to me: 421 4.3.2 busy", "4.3.2");
