@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 #include "config/values.hpp"
@@ -544,33 +545,43 @@ class ConfigReader {
     s.read("self_test_name", [&](const Field& f) { assign(dns.self_test_name, self_test_name(f)); });
   }
 
-  // unbound's forward-addr syntax: "IP" or "IP@port".
-  std::optional<std::vector<std::string>> forwarders(const Field& f) {
+  // A list of strings, each converted by `convert` (std::nullopt: invalid, with `hint` saying
+  // what was expected). Every bad element is reported; any makes the whole list invalid.
+  template <class Convert>
+  auto string_list(const Field& f, std::string_view what, std::string_view hint, Convert convert)
+      -> std::optional<std::vector<typename std::invoke_result_t<Convert, const std::string&>::value_type>> {
+    using T = typename std::invoke_result_t<Convert, const std::string&>::value_type;
     auto elements = ld_.array(f);
     if (!elements) return std::nullopt;
-    std::vector<std::string> out;
+    std::vector<T> out;
     bool ok = true;
     for (const auto& e : *elements) {
       auto text = ld_.string(e);
       if (!text) {
         ok = false;
-        continue;
-      }
-      const auto at = text->find('@');
-      const std::string_view address = std::string_view(*text).substr(0, at);
-      const bool valid = (is_ipv4_literal(address) || is_ipv6_literal(address)) &&
-                         (at == std::string::npos || parse_port(std::string_view(*text).substr(at + 1)));
-      if (!valid) {
-        ld_.fail(e, "invalid forwarder " + in_quotes(*text) +
-                        " (expected an IP address, optionally with @port, e.g. \"192.0.2.53\" or "
-                        "\"2001:db8::53@5353\")");
+      } else if (auto value = convert(*text)) {
+        out.push_back(std::move(*value));
+      } else {
+        ld_.fail(e, "invalid " + std::string(what) + " " + in_quotes(*text) + " (" + std::string(hint) + ")");
         ok = false;
-        continue;
       }
-      out.push_back(std::move(*text));
     }
     if (!ok) return std::nullopt;
     return out;
+  }
+
+  // unbound's forward-addr syntax: "IP" or "IP@port".
+  std::optional<std::vector<std::string>> forwarders(const Field& f) {
+    return string_list(f, "forwarder",
+                       "expected an IP address, optionally with @port, e.g. \"192.0.2.53\" or \"2001:db8::53@5353\"",
+                       [](const std::string& text) -> std::optional<std::string> {
+                         const auto at = text.find('@');
+                         const std::string_view address = std::string_view(text).substr(0, at);
+                         const bool valid = (is_ipv4_literal(address) || is_ipv6_literal(address)) &&
+                                            (at == std::string::npos || parse_port(std::string_view(text).substr(at + 1)));
+                         if (!valid) return std::nullopt;
+                         return text;
+                       });
   }
 
   // [dns.unbound_options]: option name (as in unbound.conf, colon optional) → string, integer,
@@ -776,29 +787,14 @@ class ConfigReader {
   // Postfix match= strategies: "hostname", "nexthop", "dot-nexthop", or a name (".name" matches
   // its subdomains).
   std::optional<std::vector<std::string>> match_list(const Field& f) {
-    auto elements = ld_.array(f);
-    if (!elements) return std::nullopt;
-    std::vector<std::string> out;
-    bool ok = true;
-    for (const auto& e : *elements) {
-      auto text = ld_.string(e);
-      if (!text) {
-        ok = false;
-        continue;
-      }
-      if (*text == "hostname" || *text == "nexthop" || *text == "dot-nexthop") {
-        out.push_back(std::move(*text));
-      } else if (auto name = normalize_destination_pattern(*text)) {
-        out.push_back(std::move(*name));
-      } else {
-        ld_.fail(e, "invalid match " + in_quotes(*text) +
-                        " (expected hostname, nexthop, dot-nexthop, a domain name, or .domain for its subdomains)");
-        ok = false;
-      }
-    }
-    if (!ok) return std::nullopt;
-    return out;
+    return string_list(f, "match",
+                       "expected hostname, nexthop, dot-nexthop, a domain name, or .domain for its subdomains",
+                       [](const std::string& text) -> std::optional<std::string> {
+                         if (text == "hostname" || text == "nexthop" || text == "dot-nexthop") return text;
+                         return normalize_destination_pattern(text);
+                       });
   }
+
 
   void read_queue(Section& s) {
     auto& q = cfg_.queue;
@@ -945,27 +941,10 @@ class ConfigReader {
   }
 
   std::optional<std::vector<Cidr>> networks(const Field& f) {
-    auto elements = ld_.array(f);
-    if (!elements) return std::nullopt;
-    std::vector<Cidr> out;
-    bool ok = true;
-    for (const auto& e : *elements) {
-      auto text = ld_.string(e);
-      if (!text) {
-        ok = false;
-        continue;
-      }
-      if (auto cidr = Cidr::parse(*text)) {
-        out.push_back(std::move(*cidr));
-      } else {
-        ld_.fail(e, "invalid network " + in_quotes(*text) +
-                        " (expected an address or CIDR such as \"10.0.0.0/8\", \"192.0.2.7\" or \"2001:db8::/32\")");
-        ok = false;
-      }
-    }
-    if (!ok) return std::nullopt;
-    return out;
+    return string_list(f, "network", "expected an address or CIDR such as \"10.0.0.0/8\", \"192.0.2.7\" or \"2001:db8::/32\"",
+                       [](const std::string& text) { return Cidr::parse(text); });
   }
+
 
   Loader& ld_;
   Config& cfg_;
