@@ -81,6 +81,10 @@ struct Endpoint {
 struct ServerSettings {
   std::string hostname;                                    // EHLO/Received name; empty → gethostname()
   std::filesystem::path state_dir = "/var/lib/danerelay";  // spool, RFC 5011 trust anchor
+  std::filesystem::path control_socket;                    // queue-operations socket; empty → "<state_dir>/control.sock"
+  // SMTP AUTH users: "name:crypt-hash" lines (yescrypt, SHA-512-crypt, bcrypt; see REFERENCE.md).
+  // Empty → no AUTH is possible (listeners with auth = "required" accept no mail).
+  std::filesystem::path credentials_file;
   friend bool operator==(const ServerSettings&, const ServerSettings&) = default;
 };
 
@@ -217,6 +221,7 @@ struct QueueSettings {
   Duration max_backoff = std::chrono::seconds(4000);
   Duration max_lifetime = std::chrono::hours(24 * 5);
   Duration delay_warning = std::chrono::hours(4);  // 0 → no delay notices
+  std::uint64_t min_free_space = 100ull * 1000 * 1000;  // bytes free on the spool's file system, else 452 4.3.1
   friend bool operator==(const QueueSettings&, const QueueSettings&) = default;
 };
 

@@ -435,6 +435,8 @@ class ConfigReader {
     // Empty → gethostname(); otherwise the EHLO name, which must be a host name (RFC 5321 §4.1.1.1).
     s.read("hostname", [&](const Field& f) { assign(server.hostname, ld_.host_name(f, true)); });
     s.read("state_dir", [&](const Field& f) { assign(server.state_dir, ld_.path(f, false)); });
+    s.read("control_socket", [&](const Field& f) { assign(server.control_socket, ld_.path(f, true)); });
+    s.read("credentials_file", [&](const Field& f) { assign(server.credentials_file, ld_.path(f, true)); });
   }
 
   void read_tls(Section& tls) {
@@ -804,6 +806,7 @@ class ConfigReader {
     s.read("max_backoff", [&](const Field& f) { assign(q.max_backoff, ld_.duration(f, Duration{1})); });
     s.read("max_lifetime", [&](const Field& f) { assign(q.max_lifetime, ld_.duration(f, Duration{1})); });
     s.read("delay_warning", [&](const Field& f) { assign(q.delay_warning, ld_.duration(f, Duration{0})); });
+    s.read("min_free_space", [&](const Field& f) { assign(q.min_free_space, ld_.size(f, 0)); });
     if (ld_.error_count() == before_errors && q.max_backoff < q.min_backoff) {
       if (const auto* n = s.node("max_backoff")) {
         ld_.fail(Field{*n, child_key(s.key(), "max_backoff")},

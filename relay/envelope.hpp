@@ -38,6 +38,7 @@ struct Envelope {
   bool smtputf8 = false;               // SMTPUTF8 needed (RFC 6531)
   Clock::time_point arrival = Clock::now();
   std::filesystem::path body;          // the message file (headers + body, CRLF)
+  std::uint64_t body_offset = 0;       // where the message starts in that file (the spool puts the envelope first)
 };
 
 enum class DeliveryStatus : std::uint8_t { sent, deferred, bounced };

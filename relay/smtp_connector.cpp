@@ -126,7 +126,7 @@ Connector smtp_connector(asio::any_io_executor executor, asio::ssl::context& tls
     }
 
     smtp::MailSpec mail = mail_spec(a);
-    smtp::BodySource body = smtp::BodySource::from_file(a.envelope->body);
+    smtp::BodySource body = smtp::BodySource::from_file(a.envelope->body, a.envelope->body_offset, a.envelope->size);
     smtp::TransactionResult t = co_await session->send(mail, body);
     const bool any_bounced = std::any_of(t.recipients.begin(), t.recipients.end(),
                                          [](const smtp::RecipientOutcome& o) { return o.disposition == smtp::Disposition::bounced; });

@@ -170,22 +170,29 @@ BodySource BodySource::from_string(std::string text) {
   });
 }
 
-BodySource BodySource::from_file(std::filesystem::path path) {
+BodySource BodySource::from_file(std::filesystem::path path, std::uint64_t offset, std::uint64_t length) {
   auto stream = std::make_shared<std::ifstream>();
-  return BodySource([stream, path = std::move(path)](std::span<char> buffer, std::string& error) -> std::optional<std::size_t> {
+  auto left = std::make_shared<std::uint64_t>(length);
+  return BodySource([stream, left, offset, path = std::move(path)](std::span<char> buffer,
+                                                                   std::string& error) -> std::optional<std::size_t> {
     if (!stream->is_open()) {
       stream->open(path, std::ios::binary);
       if (!stream->is_open()) {
         error = "cannot open message file " + path.string();
         return std::nullopt;
       }
+      stream->seekg(static_cast<std::streamoff>(offset));
     }
-    stream->read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    if (stream->bad()) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), *left));
+    if (want == 0) return 0;
+    stream->read(buffer.data(), static_cast<std::streamsize>(want));
+    if (stream->bad() || (*left != UINT64_MAX && static_cast<std::size_t>(stream->gcount()) < want)) {
       error = "cannot read message file " + path.string();
       return std::nullopt;
     }
-    return static_cast<std::size_t>(stream->gcount());
+    const auto got = static_cast<std::size_t>(stream->gcount());
+    if (*left != UINT64_MAX) *left -= got;
+    return got;
   });
 }
 

@@ -114,7 +114,10 @@ class BodySource {
 
   explicit BodySource(Reader reader) : reader_(std::move(reader)) {}
   [[nodiscard]] static BodySource from_string(std::string text);
-  [[nodiscard]] static BodySource from_file(std::filesystem::path path);  // opened on first read
+  // `length` bytes from `offset` (a spool file holds its envelope before the message); the file is
+  // opened on first read. A file shorter than offset + length is a read error.
+  [[nodiscard]] static BodySource from_file(std::filesystem::path path, std::uint64_t offset = 0,
+                                            std::uint64_t length = UINT64_MAX);
 
   [[nodiscard]] std::optional<std::size_t> read(std::span<char> buffer) { return reader_(buffer, error_); }
   [[nodiscard]] const std::string& error() const noexcept { return error_; }
