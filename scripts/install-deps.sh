@@ -8,10 +8,14 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache
   # libraries (Boost 1.81, not the default 1.74: its Asio does not compile as C++20 with g++ 12)
   libboost1.81-dev libssl-dev libunbound-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
+  # SMTP AUTH password hashes (crypt_r: yescrypt, SHA-512-crypt, bcrypt); mkpasswd makes them
+  libcrypt-dev whois
   # tests: GoogleTest/GoogleMock, ldns-keygen/ldns-signzone for the signed test hierarchy,
   # iproute2 + util-linux to run the suite in a network namespace with only loopback,
   # pflogsumm to check that operators' log tools read our delivery lines
   libgtest-dev libgmock-dev ldnsutils iproute2 util-linux pflogsumm
+  # strace: the test that the spool flushes data and directory before the 250 reply
+  strace
   # runtime: the root trust anchor (seeds the RFC 5011-managed copy), CA certificates for verify/secure
   dns-root-data ca-certificates openssl
 )

@@ -1,0 +1,1 @@
+// relay/cmd_queue.cpp — placeholder until implemented.

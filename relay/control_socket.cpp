@@ -1,0 +1,1 @@
+// relay/control_socket.cpp — placeholder until implemented.

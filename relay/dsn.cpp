@@ -1,0 +1,1 @@
+// relay/dsn.cpp — placeholder until implemented.

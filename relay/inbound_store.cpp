@@ -1,0 +1,1 @@
+// relay/inbound_store.cpp — placeholder until implemented.

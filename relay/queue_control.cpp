@@ -1,0 +1,1 @@
+// relay/queue_control.cpp — placeholder until implemented.

@@ -1,0 +1,1 @@
+// relay/queue_manager.cpp — placeholder until implemented.

@@ -1,0 +1,1 @@
+// relay/spool.cpp — placeholder until implemented.
