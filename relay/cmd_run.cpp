@@ -1,24 +1,48 @@
-// relay/cmd_run.cpp — `danerelay run`: the daemon in the foreground.
+// relay/cmd_run.cpp — `danerelay run`: the smarthost in the foreground.
 //
-// What runs today: configuration, logging, the trust anchor (seeded and RFC 5011-managed), the
-// validating resolver and its DNSSEC self-test — repeated every minute until it passes, so an
-// operator behind a DNSSEC-stripping resolver sees it at once and again until fixed. The inbound
-// listeners, the queue and delivery are later issues; until then the daemon idles here.
-// SIGINT/SIGTERM stop it.
+// Start-up order, each step fatal when it fails (exit 2 for configuration, 1 otherwise):
+//   1. configuration and logging;
+//   2. the trust anchor and the validating resolver (its DNSSEC self-test then runs every minute
+//      until it passes: an operator behind a DNSSEC-stripping network sees it at once);
+//   3. the spool: recovered (half-written files from a crash discarded, every complete message
+//      rescheduled) BEFORE any listener accepts mail;
+//   4. the queue manager with the delivery path (policy → DNS → DANE → SMTP client, connection
+//      cache, concurrency limits) and the control socket for `danerelay queue`;
+//   5. the inbound listeners.
+// SIGINT/SIGTERM: listeners close, attempts in flight get a few seconds to finish, then exit 0.
+// Whatever was not finished stays in the spool for the next start (at-least-once).
+// SIGHUP: the server certificate and the credentials file are re-read.
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
 
 #include <csignal>
 #include <iostream>
 
 #include "dns/resolver.hpp"
 #include "relay/commands.hpp"
+#include "relay/concurrency.hpp"
+#include "relay/connection_cache.hpp"
+#include "relay/control_socket.hpp"
+#include "relay/inbound_store.hpp"
 #include "relay/logging.hpp"
+#include "relay/queue_manager.hpp"
 #include "relay/resolver_setup.hpp"
+#include "relay/smtp_connector.hpp"
+#include "relay/spool.hpp"
+#include "smtp/credentials.hpp"
+#include "smtp/server.hpp"
+#include "tls/client_context.hpp"
+#include "tls/server_context.hpp"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"  // false positive on coroutine frames (g++ 12)
+#endif
 
 namespace danerelay::relay {
 
@@ -41,33 +65,169 @@ asio::awaitable<void> self_test_loop(dns::Resolver& resolver, std::string name) 
   }
 }
 
+std::filesystem::path spool_directory(const config::Config& cfg) {
+  return cfg.queue.directory.empty() ? cfg.server.state_dir / "spool" : cfg.queue.directory;
+}
+
+std::filesystem::path control_path(const config::Config& cfg) {
+  return cfg.server.control_socket.empty() ? cfg.server.state_dir / "control.sock" : cfg.server.control_socket;
+}
+
+std::string hostname_of(const config::Config& cfg) {
+  if (!cfg.server.hostname.empty()) return cfg.server.hostname;
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) == 0 && name[0] != '\0') return name;
+  return "localhost";
+}
+
 }  // namespace
 
 int cmd_run(const GlobalOptions& options) {
-  auto cfg = load_config(options);
-  if (!cfg) return kExitConfig;
-  setup_logging(cfg->log);
+  auto cfg_loaded = load_config(options);
+  if (!cfg_loaded) return kExitConfig;
+  config::Config& cfg = *cfg_loaded;
+  if (cfg.server.hostname.empty()) cfg.server.hostname = hostname_of(cfg);
+  setup_logging(cfg.log);
   auto log = logger("main");
 
-  asio::io_context io;
+  asio::io_context io(1);
   std::unique_ptr<dns::UnboundResolver> resolver;
   try {
-    resolver = open_resolver(io, *cfg);
+    resolver = open_resolver(io, cfg);
   } catch (const dns::SetupError& e) {
     log->critical("{}", e.what());
     return kExitConfig;
   }
 
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code ec, int signo) {
-    if (ec) return;
-    log->info("signal {}: stopping", signo);
-    io.stop();
-  });
-  asio::co_spawn(io, self_test_loop(*resolver, cfg->dns.self_test_name), asio::detached);
-  log->info("daemon started; configuration {}", cfg->source.empty() ? std::string("(defaults)") : cfg->source.string());
+  // TLS: the client context for delivery; the server context for inbound STARTTLS / port 465.
+  asio::ssl::context client_tls(tls::make_client_context(cfg.tls.client).release());
+  std::shared_ptr<tls::ServerContext> server_tls;
+  if (!cfg.tls.server.cert_file.empty()) {
+    try {
+      server_tls = std::make_shared<tls::ServerContext>(cfg.tls.server);
+    } catch (const std::exception& e) {
+      log->critical("{}", e.what());
+      return kExitConfig;
+    }
+  }
+  std::shared_ptr<smtp::Credentials> credentials;
+  if (!cfg.server.credentials_file.empty()) {
+    try {
+      auto loaded = smtp::Credentials::load(cfg.server.credentials_file);
+      for (const auto& w : loaded.warnings) log->warn("{}", w);
+      credentials = std::make_shared<smtp::Credentials>(std::move(loaded.credentials));
+    } catch (const std::exception& e) {
+      log->critical("{}", e.what());
+      return kExitConfig;
+    }
+  }
+
+  // The spool, recovered before anything is accepted.
+  std::unique_ptr<Spool> spool;
+  std::vector<QueuedMessage> recovered;
+  try {
+    SpoolOptions so;
+    so.directory = spool_directory(cfg);
+    so.min_free_space = cfg.queue.min_free_space;
+    spool = std::make_unique<Spool>(io.get_executor(), so);
+    std::vector<std::string> warnings;
+    recovered = spool->recover(&warnings);
+    for (const auto& w : warnings) log->warn("{}", w);
+  } catch (const std::exception& e) {
+    log->critical("spool: {}", e.what());
+    return kExitFailure;
+  }
+
+  auto smtp_log = logger("smtp");
+  LogSink smtp_sink = [smtp_log](const std::string& line) { smtp_log->info("{}", line); };
+  ConnectionCache cache(io.get_executor(), cfg.delivery.connection_cache_time,
+                        static_cast<int>(cfg.delivery.connection_reuse_limit));
+  ConcurrencyLimiter limiter(io.get_executor(), cfg.delivery.max_concurrency, cfg.delivery.max_concurrency_per_destination);
+  Connector connector = smtp_connector(io.get_executor(), client_tls, connector_settings(cfg), smtp_sink, &cache);
+  QueueManager queue(io.get_executor(), cfg, *spool,
+                     make_delivery_function(io.get_executor(), cfg, *resolver, limiter, connector, smtp_sink));
+  if (!recovered.empty()) log->info("queue: {} message{} recovered from {}", recovered.size(), recovered.size() == 1 ? "" : "s",
+                                    spool->directory().string());
+  queue.load(std::move(recovered));
+
+  ControlServer control(io.get_executor(), control_path(cfg), queue, logger("control"));
+  try {
+    control.start();
+  } catch (const std::exception& e) {
+    log->critical("control socket: {}", e.what());
+    return kExitFailure;
+  }
+
+  InboundStore store(*spool, queue);
+  auto tracker = std::make_shared<smtp::ConnectionTracker>(cfg.limits.max_connections, cfg.limits.max_connections_per_client);
+  auto pool = std::make_shared<smtp::AuthPool>(2);
+  std::vector<std::unique_ptr<smtp::Server>> servers;
+  for (const auto& l : cfg.listeners) {
+    smtp::ServerSettings ss;
+    ss.listener = l;
+    ss.limits = cfg.limits;
+    ss.hostname = cfg.server.hostname;
+    ss.tls = server_tls;
+    ss.credentials = credentials;
+    ss.log = logger("smtpd");
+    ss.tracker = tracker;
+    ss.auth_pool = pool;
+    auto server = std::make_unique<smtp::Server>(io.get_executor(), ss, store);
+    try {
+      server->start();
+    } catch (const std::exception& e) {
+      log->critical("listener {}: {}", l.name, e.what());
+      return kExitFailure;
+    }
+    log->info("listener {} on {}", l.name, server->local_endpoint_text());
+    servers.push_back(std::move(server));
+  }
+
+  asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  std::function<void()> wait_signal;
+  wait_signal = [&] {
+    signals.async_wait([&](boost::system::error_code ec, int signo) {
+      if (ec) return;
+      if (signo == SIGHUP) {
+        log->info("SIGHUP: reloading the server certificate and the credentials file");
+        try {
+          if (server_tls) server_tls->reload();
+          if (credentials && !cfg.server.credentials_file.empty()) {
+            auto loaded = smtp::Credentials::load(cfg.server.credentials_file);
+            for (const auto& w : loaded.warnings) log->warn("{}", w);
+            *credentials = std::move(loaded.credentials);
+          }
+        } catch (const std::exception& e) {
+          log->error("reload failed, keeping the previous settings: {}", e.what());
+        }
+        wait_signal();
+        return;
+      }
+      log->info("signal {}: stopping", signo);
+      for (auto& s : servers) s->stop();
+      control.stop();
+      asio::co_spawn(
+          io,
+          [&]() -> asio::awaitable<void> {
+            co_await queue.shutdown(std::chrono::seconds(5));
+            cache.clear();
+            io.stop();
+          },
+          asio::detached);
+    });
+  };
+  wait_signal();
+  asio::co_spawn(io, self_test_loop(*resolver, cfg.dns.self_test_name), asio::detached);
+  log->info("daemon started; configuration {}; {} listener{}; queue {} message{}",
+            cfg.source.empty() ? std::string("(defaults)") : cfg.source.string(), servers.size(),
+            servers.size() == 1 ? "" : "s", queue.size(), queue.size() == 1 ? "" : "s");
   io.run();
+  servers.clear();
   resolver.reset();
+  const SpoolStats st = spool->stats();
+  log->info("stopped; spool: {} message{} committed in {} flush round{}, {} state write{}, {} removal{}", st.commits,
+            st.commits == 1 ? "" : "s", st.flush_rounds, st.flush_rounds == 1 ? "" : "s", st.state_writes,
+            st.state_writes == 1 ? "" : "s", st.removals, st.removals == 1 ? "" : "s");
   return kExitOk;
 }
 

@@ -36,8 +36,18 @@ struct ResolveOptions {
   bool skip_self_test = false;
 };
 
+// `danerelay queue VERB [ID] [--json]`: list/show work with or without the daemon (the spool is
+// read directly when no daemon answers on the control socket); flush/delete/hold/release/expire
+// need the daemon.
+struct QueueOptions {
+  std::string verb;    // "list", "show", "flush", "delete", "hold", "release", "expire"
+  std::string id;      // queue id; "ALL" for delete; empty for flush means every message
+  bool json = false;   // list: postqueue -j JSON Lines instead of mailq text
+};
+
 int cmd_check_config(const GlobalOptions& options);
 int cmd_resolve(const GlobalOptions& options, const ResolveOptions& resolve);
 int cmd_run(const GlobalOptions& options);
+int cmd_queue(const GlobalOptions& options, const QueueOptions& queue);
 
 }  // namespace danerelay::relay

@@ -42,6 +42,7 @@ asio::awaitable<std::vector<RecipientResult>> deliver(Envelope envelope, dns::De
   for (std::size_t i = 0; i < results.size(); ++i) {
     results[i].recipient = envelope.recipients[i];
     results[i].delays.in_queue = settings.in_queue;
+    results[i].attempt = settings.attempt;
     results[i].tls.level = std::string(config::to_string(settings.level));
     results[i].dnssec_mx = std::string(dns::to_string(plan.mx_security));
     pending.push_back(i);
@@ -145,7 +146,9 @@ asio::awaitable<std::vector<RecipientResult>> deliver(Envelope envelope, dns::De
     decide_recipient(i, DeliveryStatus::deferred, last.dsn,
                      last.reason.empty() ? "no usable MX host for " + plan.domain : last.reason);
   }
-  for (const auto& r : results) log(delivery_line(envelope, r, settings.tls_feature_status));
+  for (const auto& r : results) {
+    log(settings.json_log ? delivery_json(envelope, r) : delivery_line(envelope, r, settings.tls_feature_status));
+  }
   co_return results;
 }
 

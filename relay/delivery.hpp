@@ -69,6 +69,8 @@ struct DeliverySettings {
   std::vector<std::string> match_names;
   std::size_t max_addresses = 5;               // addresses tried per delivery (Postfix smtp_mx_address_limit)
   bool tls_feature_status = false;             // log.tls_feature_status
+  int attempt = 1;                             // which delivery attempt of the message this is (JSON num_attempts)
+  bool json_log = false;                       // log.format = "json": delivery_json() records instead of lines
   std::chrono::microseconds in_queue{0};       // delays "b": time spent before this attempt started
   std::chrono::microseconds dns_lookup{0};     // resolving the plan: part of delays "c", as in Postfix
 };

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <vector>
 
 #include "relay/commands.hpp"
 
@@ -33,6 +34,29 @@ int main(int argc, char** argv) {
   res->add_flag("-t,--trace", resolve.trace, "also print every DNS answer the plan was built from");
   res->add_flag("--no-self-test", resolve.skip_self_test, "skip the DNSSEC self-test");
 
+  QueueOptions queue;
+  auto* que = app.add_subcommand("queue", "queue operations: list (mailq), show, flush, delete, hold, release, expire");
+  add_config_option(que);
+  que->require_subcommand(1);
+  std::vector<CLI::App*> queue_verbs;
+  auto add_verb = [&](const char* name, const char* help) {
+    auto* verb = que->add_subcommand(name, help);
+    add_config_option(verb);
+    queue_verbs.push_back(verb);
+    return verb;
+  };
+  add_verb("list", "list the queue like mailq (postqueue -p)")
+      ->add_flag("-j,--json", queue.json, "JSON Lines with postqueue -j field names");
+  add_verb("show", "show one message's envelope, recipient states and headers")
+      ->add_option("id", queue.id, "queue ID")->required();
+  add_verb("flush", "attempt delivery now: one message, or all (postqueue -f / -i)")
+      ->add_option("id", queue.id, "queue ID (default: every message)");
+  add_verb("delete", "delete without a bounce (postsuper -d)")->add_option("id", queue.id, "queue ID or ALL")->required();
+  add_verb("hold", "put on hold (postsuper -h)")->add_option("id", queue.id, "queue ID")->required();
+  add_verb("release", "release from hold (postsuper -H)")->add_option("id", queue.id, "queue ID")->required();
+  add_verb("expire", "force expiry: bounce at the next attempt, which is now (postsuper -e)")
+      ->add_option("id", queue.id, "queue ID")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -40,12 +64,18 @@ int main(int argc, char** argv) {
     return rc == 0 ? kExitOk : kExitUsage;
   }
   global.config_path = config_path;
-  global.config_given = app.count("-c") + run->count("-c") + check->count("-c") + res->count("-c") > 0;
+  std::size_t queue_config_count = que->count("-c");
+  for (auto* verb : queue_verbs) {
+    queue_config_count += verb->count("-c");
+    if (*verb) queue.verb = verb->get_name();
+  }
+  global.config_given = app.count("-c") + run->count("-c") + check->count("-c") + res->count("-c") + queue_config_count > 0;
 
   try {
     if (*check) return cmd_check_config(global);
     if (*res) return cmd_resolve(global, resolve);
     if (*run) return cmd_run(global);
+    if (*que) return cmd_queue(global, queue);
   } catch (const std::exception& e) {
     std::cerr << "danerelay: " << e.what() << '\n';
     return kExitFailure;

@@ -65,4 +65,10 @@ class QueueControl {
 // DSN parameters, each recipient's state, then the message headers.
 [[nodiscard]] std::string format_show(const QueuedMessage& message, const std::string& headers);
 
+// The message's header section (up to the empty line that ends it) read from envelope.body at
+// body_offset, with CRLF turned into LF; at most `limit` bytes. nullopt when the file cannot be
+// read (errno text in *error when given). For format_show, on both the daemon and spool paths.
+[[nodiscard]] std::optional<std::string> read_headers(const QueuedMessage& message, std::string* error = nullptr,
+                                                      std::size_t limit = 256 * 1024);
+
 }  // namespace danerelay::relay

@@ -38,7 +38,7 @@ struct RecipientState {
 struct MessageState {
   std::vector<RecipientState> recipients;
   std::uint32_t attempts = 0;
-  std::int64_t next_attempt = 0;   // unix seconds; 0 = as soon as possible
+  std::int64_t next_attempt = 0;   // unix milliseconds; 0 = as soon as possible
   bool hold = false;               // `queue hold`: no delivery until released
   bool forced_expire = false;      // `queue expire`: bounce at the next attempt
   friend bool operator==(const MessageState&, const MessageState&) = default;

@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +39,10 @@ struct SpoolOptions {
   std::filesystem::path directory;
   std::uint64_t min_free_space = 0;   // queue.min_free_space
   std::size_t max_batch = 256;        // most messages one flush carries
+  // Test hook, empty in production: called on the disk thread right after each successful
+  // "fdatasync" (file), "rename" (path = the new name), "unlink" and "fsync" (directory), so a
+  // test can check the durability order without strace.
+  std::function<void(std::string_view op, const std::filesystem::path& path)> on_disk_op;
 };
 
 struct SpoolStats {

@@ -12,6 +12,7 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -173,6 +174,95 @@ TEST_F(Cli, RunStartsSelfTestsLogsAndStopsCleanlyOnSigterm) {
   EXPECT_NE(log.find("stopping"), std::string::npos) << log;
   ASSERT_TRUE(WIFEXITED(status)) << log;
   EXPECT_EQ(WEXITSTATUS(status), 0) << log;
+}
+
+// ---- danerelay queue ---------------------------------------------------------------------------
+
+// A configuration whose state directory is fresh: no daemon, no spool (dir_ is the suite's TempDir).
+#define QUEUE_CONFIG(name) write(std::string(name) + ".toml", "[server]\nstate_dir = \"" + (dir_->path() / (std::string(name) + "-state")).string() + "\"\n")
+
+TEST_F(Cli, QueueListWithoutDaemonOrSpoolSaysEmpty) {
+  const auto cfg = QUEUE_CONFIG("qlist");
+  auto r = run("-c " + cfg + " queue list");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output, "Mail queue is empty\n");
+  r = run("queue list --json -c " + cfg);
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output, "");
+}
+
+TEST_F(Cli, QueueBadIdIsAUsageError) {
+  const auto cfg = QUEUE_CONFIG("qbad");
+  for (const char* verb : {"show", "hold", "release", "expire", "delete", "flush"}) {
+    auto r = run("-c " + cfg + " queue " + verb + " 12345");
+    EXPECT_EQ(r.status, 64) << verb << ": " << r.output;
+    EXPECT_NE(r.output.find("12345: not a queue id"), std::string::npos) << r.output;
+  }
+  auto r = run("-c " + cfg + " queue hold");  // the id is required
+  EXPECT_EQ(r.status, 64) << r.output;
+  r = run("-c " + cfg + " queue");  // a verb is required
+  EXPECT_EQ(r.status, 64) << r.output;
+}
+
+TEST_F(Cli, QueueChangesNeedTheDaemon) {
+  const auto cfg = QUEUE_CONFIG("qflush");
+  auto r = run("-c " + cfg + " queue flush");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("danerelay queue flush: the daemon is not running (no control socket at "), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("control.sock)"), std::string::npos) << r.output;
+  r = run("-c " + cfg + " queue delete ALL");
+  EXPECT_EQ(r.status, 1) << r.output;
+  r = run("-c " + cfg + " queue show 0123456789ab");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("0123456789AB: no such message"), std::string::npos) << r.output;
+}
+
+// With the daemon running, the verbs go over its control socket.
+TEST_F(Cli, QueueTalksToTheRunningDaemon) {
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    dup2(out[1], STDERR_FILENO);
+    dup2(out[1], STDOUT_FILENO);
+    close(out[0]);
+    const std::string cfg = config();
+    execl(DANERELAY_BINARY, DANERELAY_BINARY, "run", "-c", cfg.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(out[1]);
+  std::string log;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (log.find("daemon started") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{out[0], POLLIN, 0};
+    if (poll(&p, 1, 200) <= 0) continue;
+    char buf[1024];
+    const auto n = read(out[0], buf, sizeof buf);
+    if (n <= 0) break;
+    log.append(buf, static_cast<std::size_t>(n));
+  }
+  const auto list = run("-c " + config() + " queue list");
+  const auto flush = run("-c " + config() + " queue flush");
+  const auto hold = run("-c " + config() + " queue hold 0123456789AB");
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  char buf[1024];
+  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) log.append(buf, static_cast<std::size_t>(n));
+  close(out[0]);
+  ASSERT_NE(log.find("daemon started"), std::string::npos) << log;
+  EXPECT_NE(log.find("control socket listening on "), std::string::npos) << log;
+  EXPECT_EQ(log.find("Sanitizer"), std::string::npos) << log;
+  EXPECT_EQ(log.find("runtime error"), std::string::npos) << log;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << log;
+  EXPECT_EQ(list.status, 0) << list.output;
+  EXPECT_NE(list.output.find("Mail queue is empty\n"), std::string::npos) << list.output;
+  EXPECT_EQ(flush.status, 0) << flush.output;
+  EXPECT_NE(flush.output.find("danerelay queue: Flushed: 0 messages\n"), std::string::npos) << flush.output;
+  EXPECT_EQ(hold.status, 1) << hold.output;
+  EXPECT_NE(hold.output.find("0123456789AB: no such message"), std::string::npos) << hold.output;
 }
 
 }  // namespace

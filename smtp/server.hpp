@@ -1,0 +1,100 @@
+// smtp/server.hpp — one inbound SMTP listener: binds its address, accepts connections, applies
+// the connection limits and runs one smtp::ServerSession per connection.
+//
+// What this is: the acceptor (IPv6 "::" is dual-stack: IPv4 clients arrive as ::ffff:a.b.c.d and
+// are logged and matched as IPv4), the accept loop as a coroutine, the admission check against a
+// ConnectionTracker shared by all listeners, and stop(). What it is not: the protocol
+// (smtp/server_session.hpp) or the queue (smtp/inbound.hpp).
+//
+// Admission (Postfix anvil wording): over limits.max_connections in total →
+// "421 4.7.0 HOST Error: too many connections"; over limits.max_connections_per_client from one
+// address → "421 4.7.0 HOST Error: too many connections from ADDR"; then close.
+//
+// Errors: start() throws std::system_error naming the address ("cannot listen on [::]:25:
+// Address already in use"). Accept errors are logged and retried (bounded back-off on EMFILE).
+//
+// Lifetime: the executor's io_context must run for the server to work; after stop() the
+// sessions close their sockets and finish on that io_context. `store` must outlive the server
+// and its sessions.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "smtp/inbound.hpp"
+#include "smtp/server_session.hpp"
+
+namespace danerelay::smtp {
+
+// Counts open connections, in total and per client address; thread-safe. Shared by listeners.
+class ConnectionTracker : public std::enable_shared_from_this<ConnectionTracker> {
+ public:
+  ConnectionTracker(std::uint32_t max_connections, std::uint32_t max_per_client)
+      : max_total_(max_connections), max_per_client_(max_per_client) {}
+
+  enum class Admission { admitted, too_many, too_many_from_client };
+
+  // Releases its connection when destroyed. Move-only.
+  class Slot {
+   public:
+    Slot() = default;
+    Slot(Slot&& other) noexcept : tracker_(std::move(other.tracker_)), address_(std::move(other.address_)) {}
+    Slot& operator=(Slot&& other) noexcept;
+    Slot(const Slot&) = delete;
+    Slot& operator=(const Slot&) = delete;
+    ~Slot() { release(); }
+    [[nodiscard]] explicit operator bool() const noexcept { return tracker_ != nullptr; }
+
+   private:
+    friend class ConnectionTracker;
+    void release() noexcept;
+    std::shared_ptr<ConnectionTracker> tracker_;
+    std::string address_;
+  };
+
+  // Must be owned by a shared_ptr. On `admitted`, `slot` holds the connection.
+  [[nodiscard]] Admission admit(const std::string& client_address, Slot& slot);
+
+  [[nodiscard]] std::size_t total() const;
+  [[nodiscard]] std::size_t from(const std::string& client_address) const;
+
+ private:
+  void release(const std::string& address) noexcept;
+
+  std::uint32_t max_total_;
+  std::uint32_t max_per_client_;
+  mutable std::mutex mutex_;
+  std::size_t total_ = 0;
+  std::map<std::string, std::uint32_t> per_client_;
+};
+
+class Server {
+ public:
+  Server(boost::asio::any_io_executor executor, ServerSettings settings, MessageStore& store);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and listens (SO_REUSEADDR; "::" with IPV6_V6ONLY off), then starts accepting.
+  // Throws std::system_error naming the address.
+  void start();
+  // Closes the acceptor and every session of this server. Idempotent; thread-safe.
+  void stop();
+
+  [[nodiscard]] boost::asio::ip::tcp::endpoint local_endpoint() const;
+  [[nodiscard]] std::string local_endpoint_text() const;  // "[::]:25", "127.0.0.1:2525"
+  [[nodiscard]] const ServerSettings& settings() const noexcept;
+
+  struct State;  // implementation detail (opaque; shared with the accept loop and sessions)
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace danerelay::smtp

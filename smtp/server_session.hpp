@@ -1,0 +1,104 @@
+// smtp/server_session.hpp — ONE inbound ESMTP connection, as a Boost.Asio C++20 coroutine.
+//
+// What this is: greeting (after the handshake on implicit-TLS listeners, RFC 8314 §3.3), EHLO/HELO,
+// STARTTLS (RFC 3207), AUTH PLAIN/LOGIN only under TLS (RFC 4954, smtp/sasl.hpp), mail
+// transactions (MAIL/RCPT/DATA, RFC 5321 §3.3) with SIZE, 8BITMIME, SMTPUTF8 and DSN parameters,
+// PIPELINING (RFC 2920), RSET/NOOP/QUIT/VRFY/HELP, relay control, limits and timeouts. Accepted
+// messages go to a MessageStore (smtp/inbound.hpp); 250 is sent for a message only after
+// MessageSink::commit() reported it durable.
+//
+// What this is not: the listener (smtp/server.hpp owns the socket acceptor and the connection
+// limits), the queue, or a content filter. No DNS: the client's name is always "unknown" in
+// logs and the Received: header (reverse lookups are not done in v1).
+//
+// Relay control (Postfix smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated,
+// reject): a RCPT is accepted only when the client address is in listener.allow_networks or the
+// session authenticated; otherwise "554 5.7.1 <addr>: Relay access denied". With no networks and
+// no AUTH nobody can relay — never an open relay.
+//
+// Smuggling defences: bare <LF> in a command line or bare <CR>/<LF> in DATA → 521 and close
+// (smtp/data_reader.hpp); bytes pipelined after STARTTLS are discarded before the handshake
+// (CVE-2011-0411 class) and all SMTP state is reset after it (RFC 3207 §4.2).
+//
+// Reply texts and log lines follow Postfix smtpd (log parsers key on them): "connect from
+// unknown[192.0.2.1]", "QID: client=unknown[192.0.2.1], sasl_method=LOGIN, sasl_username=u",
+// "QID: message-id=<…>", "NOQUEUE: reject: RCPT from unknown[…]: 554 5.7.1 …; from=<a> to=<b>
+// proto=ESMTP helo=<h>", "disconnect from unknown[…] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5".
+//
+// Errors: none thrown to the caller; every I/O failure ends the session (logged as "lost
+// connection after CMD" / "timeout after CMD"). Pass named variables into the coroutines (g++ 12).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <memory>
+#include <string>
+
+#include "config/config.hpp"
+#include "smtp/credentials.hpp"
+#include "smtp/inbound.hpp"
+
+namespace spdlog {
+class logger;
+}
+namespace danerelay::tls {
+class ServerContext;
+}
+
+namespace danerelay::smtp {
+
+class ConnectionTracker;  // smtp/server.hpp
+
+// Worker threads for password hashing (Credentials::verify is ~10+ ms of CPU: never on the event
+// loop). One pool may serve every listener. Destruction joins the threads.
+class AuthPool {
+ public:
+  explicit AuthPool(std::size_t threads = 2);
+  ~AuthPool();
+  AuthPool(const AuthPool&) = delete;
+  AuthPool& operator=(const AuthPool&) = delete;
+  [[nodiscard]] boost::asio::thread_pool::executor_type executor() noexcept { return pool_.get_executor(); }
+
+ private:
+  boost::asio::thread_pool pool_;
+};
+
+// Everything one listener's sessions need. Shared, read-only once the Server starts.
+struct ServerSettings {
+  config::Listener listener;
+  config::Limits limits;
+  std::string hostname;                               // greeting/EHLO/Received; empty → gethostname()
+  std::shared_ptr<tls::ServerContext> tls;            // null → no STARTTLS / implicit TLS possible
+  std::shared_ptr<const Credentials> credentials;     // null → no user can authenticate
+  std::shared_ptr<spdlog::logger> log;                // null → spdlog::default_logger()
+  std::shared_ptr<ConnectionTracker> tracker;         // shared across listeners; null → the Server's own
+  std::shared_ptr<AuthPool> auth_pool;                // null → the Server makes a 2-thread pool
+};
+
+class ServerSession : public std::enable_shared_from_this<ServerSession> {
+ public:
+  // `socket` is connected; its executor (a strand) runs the session. `store` must outlive it.
+  // `settings` must have log, auth_pool and hostname filled in (the Server does that).
+  ServerSession(boost::asio::ip::tcp::socket socket, std::shared_ptr<const ServerSettings> settings, MessageStore& store);
+  ~ServerSession();
+  ServerSession(const ServerSession&) = delete;
+  ServerSession& operator=(const ServerSession&) = delete;
+
+  // The whole conversation; returns when the connection is closed. Call once. Keep the session
+  // alive (a shared_ptr) until it completes.
+  [[nodiscard]] boost::asio::awaitable<void> run();
+
+  // From any thread: close the connection; run() then completes.
+  void stop();
+
+  // "unknown[192.0.2.1]"
+  [[nodiscard]] const std::string& namaddr() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace danerelay::smtp

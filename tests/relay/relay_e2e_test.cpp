@@ -1,0 +1,334 @@
+// tests/relay/relay_e2e_test.cpp — the whole relay: `danerelay run` as a child process, a real
+// SMTP client submitting mail to its listeners, the spool, the scheduler, and delivery over the
+// signed test hierarchy (libunbound validating) to in-process sinks on the world's MX addresses
+// (port 25: root only, as in CI; the tests skip otherwise).
+//
+// Each test starts its own daemon with its own state directory and ports, so tests never share a
+// queue. Waits are bounded polls of the daemon's log or the sinks' records.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <csignal>
+#include <cstdio>
+#include <regex>
+#include <thread>
+
+#include "tests/relay/relay_fixture.hpp"
+
+namespace danerelay::relay::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+
+Shared* shared = nullptr;
+
+class RelayEndToEnd : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { shared = new Shared(); }
+  static void TearDownTestSuite() {
+    delete shared;
+    shared = nullptr;
+  }
+
+  void start(const std::string& extra = "") {
+    // Short directory names: the control socket's path must fit in sun_path (108 bytes).
+    static int counter = 0;
+    instance_ = std::make_unique<Instance>(*shared, shared->dir.path() / ("t" + std::to_string(++counter)), extra);
+    daemon_ = std::make_unique<testsupport::Daemon>(DANERELAY_BINARY, instance_->config, instance_->log);
+    ASSERT_TRUE(daemon_->wait_listening("127.0.0.1", instance_->submission_port, 20s)) << daemon_->log();
+  }
+
+  void TearDown() override {
+    if (daemon_) {
+      daemon_->signal(SIGTERM);
+      EXPECT_EQ(daemon_->wait(20s), 0) << daemon_->log();
+      if (HasFailure()) std::cerr << "---- daemon log ----\n" << daemon_->log();
+    }
+  }
+
+  std::unique_ptr<testsupport::SmtpSink> sink(const std::string& address, const std::string& cert_host,
+                                              testsupport::SinkOptions o = {}) {
+    return shared->sink(address, cert_host, std::move(o));
+  }
+
+  // `danerelay -c CONFIG ARGS` → {exit code, stdout}.
+  std::pair<int, std::string> cli(const std::string& args) {
+    const std::string cmd = std::string(DANERELAY_BINARY) + " -c " + instance_->config.string() + " " + args + " 2>/dev/null";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    while (std::size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    const int st = pclose(p);
+    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+  }
+
+  static std::string message(const std::string& subject, const std::string& body = "Hello over DANE.\r\n") {
+    return "From: <sender@danetta.test>\r\nTo: <user@secure.test>\r\nSubject: " + subject +
+           "\r\nMessage-ID: <" + subject + "@org.test>\r\n\r\n" + body;
+  }
+
+  // Submits one message through the relay listener (allowed network, no AUTH); the 250 reply.
+  std::string submit(const std::string& to, const std::string& subject, const std::string& from = "sender@danetta.test",
+                     const std::string& mail_params = "", const std::string& rcpt_params = "") {
+    testsupport::SmtpInjector c("127.0.0.1", instance_->relay_port);
+    c.command("EHLO exchange.org.test");
+    auto r = c.send(from, {to}, message(subject), mail_params, rcpt_params);
+    c.quit();
+    return r;
+  }
+
+  static int bodies_with(const testsupport::SmtpSink& s, const std::string& text) {
+    int n = 0;
+    for (const auto& t : s.stats().transactions) {
+      if (t.body && t.body->find(text) != std::string::npos) ++n;
+    }
+    return n;
+  }
+
+  static bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (done()) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return done();
+  }
+
+  std::unique_ptr<Instance> instance_;
+  std::unique_ptr<testsupport::Daemon> daemon_;
+};
+
+#define NEED_SINK(s) \
+  if (!(s)) GTEST_SKIP() << "cannot listen on port 25: run as root, as CI does"
+
+TEST_F(RelayEndToEnd, AcceptedMessageIsDeliveredWithDaneAndRemovedFromTheQueue) {
+  auto mx = sink("127.0.0.11", "mx.secure.test");
+  auto mx6 = sink("::1", "mx.secure.test");
+  NEED_SINK(mx && mx6);
+  start();
+  const std::string reply = submit("user@secure.test", "first");
+  ASSERT_EQ(reply.substr(0, 3), "250") << reply;
+  const std::string qid = testsupport::SmtpInjector::queued_as(reply);
+  ASSERT_EQ(qid.size(), 12u) << reply;
+  ASSERT_TRUE(daemon_->wait_log(qid + ": removed", 20s)) << daemon_->log();
+  EXPECT_EQ(bodies_with(*mx, "Subject: first") + bodies_with(*mx6, "Subject: first"), 1);
+  const std::string log = daemon_->log();
+  EXPECT_NE(log.find(qid + ": client=unknown[127.0.0.1]"), std::string::npos) << log;
+  EXPECT_NE(log.find(qid + ": from=<sender@danetta.test>, size="), std::string::npos) << log;
+  EXPECT_NE(log.find("Verified TLS connection established to mx.secure.test["), std::string::npos) << log;
+  EXPECT_TRUE(std::regex_search(log, std::regex(qid + ": to=<user@secure\\.test>, relay=mx\\.secure\\.test\\[[^\\]]+\\]:25, "
+                                                      "delay=[0-9.]+, delays=[0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+, dsn=2\\.0\\.0, status=sent")))
+      << log;
+  // The relay added its Received: header, naming the queue id.
+  std::string body;
+  for (auto* s : {mx.get(), mx6.get()}) {
+    for (const auto& t : s->stats().transactions) {
+      if (t.body) body = *t.body;
+    }
+  }
+  EXPECT_EQ(body.rfind("Received: from exchange.org.test (unknown [127.0.0.1])", 0), 0u) << body;
+  EXPECT_NE(body.find("by relay.danerelay.test (danerelay) with ESMTP id " + qid), std::string::npos) << body;
+  EXPECT_TRUE(std::filesystem::is_empty(instance_->state / "spool" / "msg"));
+}
+
+TEST_F(RelayEndToEnd, DaneMismatchIsDeferredRetriedAfterBackoffAndDeliveredOnceFixed) {
+  // mx.secure.test first presents a certificate its TLSA records do not match: nothing may be sent.
+  auto wrong = sink("127.0.0.11", "mx1.multi.test");
+  auto wrong6 = sink("::1", "mx1.multi.test");
+  NEED_SINK(wrong && wrong6);
+  start("[queue]\nmin_backoff = \"1s\"\nmax_backoff = \"2s\"\n");
+  const std::string reply = submit("user@secure.test", "retry");
+  ASSERT_EQ(reply.substr(0, 3), "250") << reply;
+  const std::string qid = testsupport::SmtpInjector::queued_as(reply);
+  ASSERT_TRUE(daemon_->wait_log(qid + ": to=<user@secure.test>", 20s)) << daemon_->log();
+  EXPECT_NE(daemon_->log().find("dsn=4.7.5, status=deferred (Server certificate not verified)"), std::string::npos)
+      << daemon_->log();
+  EXPECT_EQ(wrong->stats().bodies() + wrong6->stats().bodies(), 0) << "no body to a host that failed DANE";
+  // The operator fixes the certificate; the next attempt (after min_backoff) delivers.
+  wrong.reset();
+  wrong6.reset();
+  auto right = sink("127.0.0.11", "mx.secure.test");
+  auto right6 = sink("::1", "mx.secure.test");
+  ASSERT_TRUE(right && right6);
+  ASSERT_TRUE(daemon_->wait_log(qid + ": removed", 30s)) << daemon_->log();
+  EXPECT_EQ(bodies_with(*right, "Subject: retry") + bodies_with(*right6, "Subject: retry"), 1);
+}
+
+TEST_F(RelayEndToEnd, UndeliverableMailBouncesAtTheLifetimeWithAnRfc3464ReportExplainingDane) {
+  // Both MX hosts of twomx.test fail DANE authentication, for the whole (short) lifetime.
+  auto mx1 = sink("127.0.0.131", "mx.danetta.test");
+  auto mx2 = sink("127.0.0.132", "mx.danetta.test");
+  // The sender's own domain receives the bounce (DANE-TA at mx.danetta.test).
+  auto home = sink("127.0.0.141", "mx.danetta.test");
+  NEED_SINK(mx1 && mx2 && home);
+  start("[queue]\nmin_backoff = \"1s\"\nmax_backoff = \"1s\"\nmax_lifetime = \"3s\"\n");
+  const std::string reply = submit("user@twomx.test", "doomed", "sender@danetta.test", "RET=HDRS ENVID=env+2Bid",
+                                   "NOTIFY=FAILURE ORCPT=rfc822;user@twomx.test");
+  ASSERT_EQ(reply.substr(0, 3), "250") << reply;
+  const std::string qid = testsupport::SmtpInjector::queued_as(reply);
+  ASSERT_TRUE(daemon_->wait_log(qid + ": from=<sender@danetta.test>, status=expired, returned to sender", 30s))
+      << daemon_->log();
+  ASSERT_TRUE(wait_for([&] { return home->stats().bodies() >= 1; }, 30s)) << daemon_->log();
+  EXPECT_EQ(mx1->stats().bodies() + mx2->stats().bodies(), 0);
+  const auto t = home->stats().transactions.at(0);
+  EXPECT_EQ(t.mail.rfind("<>", 0), 0u) << "a bounce has the null sender: " << t.mail;
+  ASSERT_EQ(t.rcpts.size(), 1u);
+  EXPECT_EQ(t.rcpts[0].rfind("<sender@danetta.test>", 0), 0u);
+  const std::string& b = *t.body;
+  EXPECT_NE(b.find("Content-Type: multipart/report; report-type=delivery-status;"), std::string::npos) << b;
+  EXPECT_NE(b.find("Content-Type: message/delivery-status"), std::string::npos) << b;
+  EXPECT_NE(b.find("Original-Envelope-Id: env+2Bid"), std::string::npos) << b;
+  EXPECT_NE(b.find("Final-Recipient: rfc822; user@twomx.test"), std::string::npos) << b;
+  EXPECT_NE(b.find("Original-Recipient: rfc822;user@twomx.test"), std::string::npos) << b;
+  EXPECT_NE(b.find("Action: failed"), std::string::npos) << b;
+  // Postfix keeps the recorded 4.x.x code for mail that expired after deferrals (Action: failed).
+  EXPECT_NE(b.find("Status: 4.7.5"), std::string::npos) << b;
+  EXPECT_NE(b.find("The destination requires authenticated TLS (DANE) and its certificate did"), std::string::npos) << b;
+  EXPECT_NE(b.find("Content-Type: text/rfc822-headers"), std::string::npos) << "RET=HDRS: " << b;
+  EXPECT_NE(b.find("Subject: doomed"), std::string::npos);
+  EXPECT_EQ(b.find("Hello over DANE."), std::string::npos) << "RET=HDRS returns no body";
+  ASSERT_TRUE(daemon_->wait_log(qid + ": removed", 10s));
+}
+
+TEST_F(RelayEndToEnd, ClientOutsideTheAllowedNetworksWithoutAuthIsRefused) {
+  start();
+  testsupport::SmtpInjector c("127.0.0.1", instance_->submission_port);
+  c.command("EHLO printer.org.test");
+  EXPECT_EQ(c.starttls().substr(0, 3), "220");
+  c.command("EHLO printer.org.test");
+  EXPECT_EQ(c.command("MAIL FROM:<printer@org.test>").substr(0, 3), "250");
+  EXPECT_EQ(c.command("RCPT TO:<someone@secure.test>"), "554 5.7.1 <someone@secure.test>: Relay access denied");
+  EXPECT_NE(daemon_->log().find("NOQUEUE: reject: RCPT from unknown[127.0.0.1]: 554 5.7.1"), std::string::npos)
+      << daemon_->log();
+  c.quit();
+}
+
+TEST_F(RelayEndToEnd, AuthIsOfferedAndAcceptedOnlyAfterStarttls) {
+  auto mx = sink("127.0.0.11", "mx.secure.test");
+  auto mx6 = sink("::1", "mx.secure.test");
+  NEED_SINK(mx && mx6);
+  start();
+  testsupport::SmtpInjector c("127.0.0.1", instance_->submission_port);
+  const std::string plain_ehlo = c.command("EHLO exchange.org.test");
+  EXPECT_EQ(plain_ehlo.find("AUTH"), std::string::npos) << plain_ehlo;
+  EXPECT_NE(plain_ehlo.find("STARTTLS"), std::string::npos) << plain_ehlo;
+  EXPECT_EQ(c.auth_plain("alice", "wonderland").substr(0, 3), "538") << "no AUTH in the clear";
+  EXPECT_EQ(c.command("MAIL FROM:<alice@org.test>").substr(0, 3), "530") << "require_tls";
+  ASSERT_EQ(c.starttls().substr(0, 3), "220");
+  const std::string tls_ehlo = c.command("EHLO exchange.org.test");
+  EXPECT_NE(tls_ehlo.find("AUTH PLAIN LOGIN"), std::string::npos) << tls_ehlo;
+  EXPECT_EQ(c.auth_login("alice", "wrong").substr(0, 3), "535");
+  EXPECT_EQ(c.auth_login("alice", "wonderland").substr(0, 3), "235");
+  const std::string reply = c.send("alice@org.test", {"user@secure.test"}, message("authenticated"));
+  ASSERT_EQ(reply.substr(0, 3), "250") << reply;
+  c.quit();
+  const std::string qid = testsupport::SmtpInjector::queued_as(reply);
+  ASSERT_TRUE(daemon_->wait_log(qid + ": removed", 20s)) << daemon_->log();
+  EXPECT_NE(daemon_->log().find(qid + ": client=unknown[127.0.0.1], sasl_method=LOGIN, sasl_username=alice"),
+            std::string::npos)
+      << daemon_->log();
+  std::string body;
+  for (auto* s : {mx.get(), mx6.get()}) {
+    for (const auto& t : s->stats().transactions) {
+      if (t.body) body = *t.body;
+    }
+  }
+  EXPECT_NE(body.find("with ESMTPSA id " + qid), std::string::npos) << body;
+  EXPECT_NE(body.find("(Authenticated sender: alice)"), std::string::npos) << body;
+}
+
+TEST_F(RelayEndToEnd, DiskBelowTheReserveGives452AndLosesNothing) {
+  start("[queue]\nmin_free_space = \"1000000TB\"\n");
+  testsupport::SmtpInjector c("127.0.0.1", instance_->relay_port);
+  c.command("EHLO exchange.org.test");
+  EXPECT_EQ(c.command("MAIL FROM:<a@org.test>").rfind("452 4.3.1", 0), 0u);
+  c.quit();
+}
+
+TEST_F(RelayEndToEnd, QueueOperationsAgainstTheRunningDaemon) {
+  // bogus-ds.test never validates: its mail stays deferred (long backoff, so it waits).
+  start("[queue]\nmin_backoff = \"1h\"\nmax_backoff = \"1h\"\n");
+  const std::string reply = submit("user@bogus-ds.test", "queued");
+  ASSERT_EQ(reply.substr(0, 3), "250") << reply;
+  const std::string qid = testsupport::SmtpInjector::queued_as(reply);
+  ASSERT_TRUE(daemon_->wait_log(qid + ": to=<user@bogus-ds.test>", 20s)) << daemon_->log();
+  ASSERT_TRUE(daemon_->wait_log("status=deferred", 5s));
+
+  auto [rc, out] = cli("queue list");
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(out.rfind("-Queue ID-", 0), 0u) << out;
+  EXPECT_NE(out.find(qid), std::string::npos) << out;
+  EXPECT_NE(out.find("sender@danetta.test"), std::string::npos) << out;
+  EXPECT_NE(out.find("user@bogus-ds.test"), std::string::npos) << out;
+  EXPECT_TRUE(std::regex_search(out, std::regex("\n-- [0-9]+ Kbytes in 1 Request\\.\n$"))) << out;
+
+  auto [jrc, json] = cli("queue list --json");
+  EXPECT_EQ(jrc, 0);
+  // postqueue -j spacing: "name": "value".
+  EXPECT_NE(json.find("\"queue_id\": \"" + qid + "\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"queue_name\": \"deferred\""), std::string::npos) << json;
+
+  auto [src, shown] = cli("queue show " + qid);
+  EXPECT_EQ(src, 0);
+  EXPECT_NE(shown.find("Subject: queued"), std::string::npos) << shown;
+
+  EXPECT_EQ(cli("queue hold " + qid).first, 0);
+  EXPECT_NE(cli("queue list").second.find(qid + "!"), std::string::npos) << "held messages carry '!'";
+  EXPECT_EQ(cli("queue release " + qid).first, 0);
+  EXPECT_EQ(cli("queue list").second.find(qid + "!"), std::string::npos);
+
+  const auto attempts_before = std::count(daemon_->log().begin(), daemon_->log().end(), '\n');
+  (void)attempts_before;
+  EXPECT_EQ(cli("queue flush " + qid).first, 0);
+  ASSERT_TRUE(wait_for(
+      [&] {
+        const std::string l = daemon_->log();
+        std::size_t n = 0;
+        for (std::size_t p = l.find(qid + ": to=<user@bogus-ds.test>"); p != std::string::npos;
+             p = l.find(qid + ": to=<user@bogus-ds.test>", p + 1)) {
+          ++n;
+        }
+        return n >= 2;
+      },
+      20s))
+      << "flush ran a second attempt at once\n"
+      << daemon_->log();
+
+  EXPECT_EQ(cli("queue delete " + qid).first, 0);
+  ASSERT_TRUE(daemon_->wait_log(qid + ": removed", 10s));
+  EXPECT_EQ(cli("queue list").second, "Mail queue is empty\n");
+  EXPECT_EQ(cli("queue delete " + qid).first, 1) << "no such message";
+}
+
+TEST_F(RelayEndToEnd, DelayNoticeAtTheConfiguredDelayWarningTime) {
+  auto home = sink("127.0.0.141", "mx.danetta.test");
+  NEED_SINK(home);
+  start("[queue]\nmin_backoff = \"1s\"\nmax_backoff = \"1s\"\ndelay_warning = \"2s\"\n");
+  const std::string reply = submit("user@bogus-ds.test", "slow");
+  ASSERT_EQ(reply.substr(0, 3), "250") << reply;
+  const std::string qid = testsupport::SmtpInjector::queued_as(reply);
+  ASSERT_TRUE(daemon_->wait_log(qid + ": sender delay notification: ", 30s)) << daemon_->log();
+  ASSERT_TRUE(wait_for([&] { return home->stats().bodies() >= 1; }, 20s)) << daemon_->log();
+  const std::string& b = *home->stats().transactions.at(0).body;
+  EXPECT_NE(b.find("Action: delayed"), std::string::npos) << b;
+  EXPECT_NE(b.find("Will-Retry-Until:"), std::string::npos) << b;
+  EXPECT_NE(b.find("THIS IS A WARNING MESSAGE ONLY"), std::string::npos) << b;
+  EXPECT_EQ(cli("queue delete " + qid).first, 0);
+}
+
+TEST_F(RelayEndToEnd, RestartRecoversTheQueue) {
+  start("[queue]\nmin_backoff = \"1h\"\nmax_backoff = \"1h\"\n");
+  const std::string reply = submit("user@bogus-ds.test", "survivor");
+  const std::string qid = testsupport::SmtpInjector::queued_as(reply);
+  ASSERT_TRUE(daemon_->wait_log(qid + ": to=<user@bogus-ds.test>", 20s));
+  daemon_->signal(SIGKILL);
+  daemon_->wait();
+  daemon_ = std::make_unique<testsupport::Daemon>(DANERELAY_BINARY, instance_->config, instance_->log);
+  ASSERT_TRUE(daemon_->wait_listening("127.0.0.1", instance_->relay_port, 20s)) << daemon_->log();
+  ASSERT_TRUE(daemon_->wait_log("queue: 1 message recovered", 5s)) << daemon_->log();
+  EXPECT_NE(cli("queue list").second.find(qid), std::string::npos);
+}
+
+}  // namespace
+}  // namespace danerelay::relay::e2e

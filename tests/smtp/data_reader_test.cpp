@@ -1,0 +1,128 @@
+// tests/smtp/data_reader_test.cpp — smtp/data_reader.hpp: end of data only at CRLF.CRLF, bare CR
+// and LF rejected (SMTP smuggling), dot-unstuffing, limits, Message-ID; every case is also fed
+// one byte at a time.
+#include "smtp/data_reader.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace danerelay::smtp {
+namespace {
+
+struct Result {
+  DataReader::Status status = DataReader::Status::need_more;
+  std::string message;
+  std::size_t consumed = 0;
+  bool too_big = false;
+  bool too_long = false;
+  std::string message_id;
+};
+
+Result run(std::string_view in, bool bytewise, std::uint64_t max_size = 1000000, std::size_t max_line = 1000) {
+  DataReader r(max_size, max_line);
+  Result res;
+  if (!bytewise) {
+    res.status = r.feed(in, res.message, res.consumed);
+  } else {
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      std::size_t c = 0;
+      res.status = r.feed(in.substr(i, 1), res.message, c);
+      res.consumed += c;
+      if (res.status != DataReader::Status::need_more) break;
+    }
+  }
+  res.too_big = r.too_big();
+  res.too_long = r.line_too_long();
+  res.message_id = r.message_id();
+  return res;
+}
+
+class DataReaderTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(DataReaderTest, PlainMessageEndsAtCrLfDotCrLf) {
+  const std::string in = "Subject: x\r\n\r\nHello\r\n.\r\nQUIT\r\n";
+  const auto r = run(in, GetParam());
+  EXPECT_EQ(r.status, DataReader::Status::done);
+  EXPECT_EQ(r.message, "Subject: x\r\n\r\nHello\r\n");
+  EXPECT_EQ(r.consumed, in.size() - 6);  // "QUIT\r\n" stays for the command loop
+}
+
+TEST_P(DataReaderTest, EmptyMessageRightAfter354) {
+  const auto r = run(".\r\n", GetParam());
+  EXPECT_EQ(r.status, DataReader::Status::done);
+  EXPECT_EQ(r.message, "");
+}
+
+TEST_P(DataReaderTest, DotUnstuffing) {
+  const auto r = run("..hidden\r\n...\r\n.x\r\n.\r\n", GetParam());
+  EXPECT_EQ(r.status, DataReader::Status::done);
+  EXPECT_EQ(r.message, ".hidden\r\n..\r\nx\r\n");
+}
+
+TEST_P(DataReaderTest, SmugglingSequencesAreErrorsNotEnds) {
+  struct Row {
+    std::string in;
+    DataReader::Status want;
+  };
+  const std::vector<Row> rows{
+      {"a\r\n\n.\n", DataReader::Status::bare_lf},
+      {"a\n.\nMAIL FROM:<x@y>\r\n", DataReader::Status::bare_lf},
+      {"a\r\n\r.\n", DataReader::Status::bare_cr},
+      {"a\r.\r\n", DataReader::Status::bare_cr},
+      {"a\r\n\n.\r\n", DataReader::Status::bare_lf},
+      {"a\n.\r\n", DataReader::Status::bare_lf},
+      {"a\r\n.\n", DataReader::Status::bare_lf},
+      {"a\r\n.\r\r\n", DataReader::Status::bare_cr},
+      {"abc\rdef\r\n.\r\n", DataReader::Status::bare_cr},
+      {"\n.\r\n", DataReader::Status::bare_lf},
+      {".\n", DataReader::Status::bare_lf},
+  };
+  for (const auto& row : rows) {
+    const auto r = run(row.in, GetParam());
+    EXPECT_EQ(r.status, row.want) << testing::PrintToString(row.in);
+  }
+}
+
+TEST_P(DataReaderTest, CrAtChunkEndWaitsForLf) {
+  DataReader r(1000, 1000);
+  std::string out;
+  std::size_t c = 0;
+  EXPECT_EQ(r.feed("line\r", out, c), DataReader::Status::need_more);
+  EXPECT_EQ(r.feed("\n.\r", out, c), DataReader::Status::need_more);
+  EXPECT_EQ(r.feed("\n", out, c), DataReader::Status::done);
+  EXPECT_EQ(out, "line\r\n");
+}
+
+TEST_P(DataReaderTest, TooBigReadsToTheEnd) {
+  const std::string in = std::string(50, 'x') + "\r\n" + std::string(50, 'y') + "\r\n.\r\n";
+  const auto r = run(in, GetParam(), 60);
+  EXPECT_EQ(r.status, DataReader::Status::done);
+  EXPECT_TRUE(r.too_big);
+  EXPECT_EQ(r.consumed, in.size());
+}
+
+TEST_P(DataReaderTest, LineLengthCountsCrLf) {
+  const std::string ok = std::string(998, 'a') + "\r\n.\r\n";
+  EXPECT_FALSE(run(ok, GetParam()).too_long);
+  const std::string bad = std::string(999, 'a') + "\r\n.\r\n";
+  const auto r = run(bad, GetParam());
+  EXPECT_EQ(r.status, DataReader::Status::done);
+  EXPECT_TRUE(r.too_long);
+}
+
+TEST_P(DataReaderTest, MessageIdFromHeadersOnly) {
+  const auto r = run("From: a\r\nMessage-ID:\r\n <abc@example.org>\r\nSubject: s\r\n\r\nMessage-ID: <body@x>\r\n.\r\n", GetParam());
+  EXPECT_EQ(r.message_id, "<abc@example.org>");
+  const auto r2 = run("message-id: <x@y>\r\n\r\n.\r\n", GetParam());
+  EXPECT_EQ(r2.message_id, "<x@y>");
+  const auto r3 = run("Subject: s\r\n\r\nMessage-ID: <body@x>\r\n.\r\n", GetParam());
+  EXPECT_EQ(r3.message_id, "");
+}
+
+INSTANTIATE_TEST_SUITE_P(Chunking, DataReaderTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "ByteByByte" : "OneChunk"; });
+
+}  // namespace
+}  // namespace danerelay::smtp

@@ -1,0 +1,809 @@
+// tests/smtp/server_session_test.cpp — the inbound server (smtp/server.hpp, smtp/server_session.hpp)
+// over real loopback sockets. The client is raw: it writes exactly the bytes an attacker would
+// (smuggling, pipelining after STARTTLS) and reads replies line by line. The MessageStore is an
+// in-memory fake whose commit() can be held until the test releases it. TLS uses certificates
+// made at test time (tests/support/pki.hpp).
+//
+// The server runs on its own io_context thread; the client is blocking with a 10 s receive
+// timeout (SO_RCVTIMEO), so a broken server fails a test instead of hanging it.
+#include "smtp/server.hpp"
+
+#include <crypt.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "smtp/sasl.hpp"
+#include "tests/support/pki.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "tls/server_context.hpp"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+namespace danerelay::smtp {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using boost::system::error_code;
+
+// ---- The fake store -------------------------------------------------------------------------
+
+struct Committed {
+  InboundEnvelope envelope;
+  std::string data;
+};
+
+struct FakeStore final : MessageStore {
+  explicit FakeStore(asio::io_context& io) : gate(io) { gate.expires_at(asio::steady_timer::time_point::max()); }
+
+  bool has_space(std::uint64_t size) override {
+    std::lock_guard lock(mutex);
+    last_space_query = size;
+    return space;
+  }
+
+  std::unique_ptr<MessageSink> begin() override;
+
+  // Test thread: wait (bounded) until a commit() has started.
+  bool wait_commit_started() {
+    std::unique_lock lock(mutex);
+    return cv.wait_for(lock, std::chrono::seconds(10), [&] { return commits_started > 0; });
+  }
+  void release() {
+    asio::post(gate.get_executor(), [this] {
+      hold = false;
+      gate.cancel();
+    });
+  }
+  std::vector<Committed> messages() {
+    std::lock_guard lock(mutex);
+    return committed;
+  }
+
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool space = true;
+  std::uint64_t last_space_query = 0;
+  bool hold = false;             // commit() waits for release()
+  bool fail_commit = false;
+  int commits_started = 0;
+  int begun = 0;
+  std::vector<Committed> committed;
+  asio::steady_timer gate;       // server thread only
+};
+
+struct FakeSink final : MessageSink {
+  FakeSink(FakeStore& s, std::string id) : store(s), qid(std::move(id)) {}
+  const std::string& queue_id() const noexcept override { return qid; }
+  void write(std::string_view bytes) override { data.append(bytes); }
+  asio::awaitable<CommitResult> commit(InboundEnvelope envelope) override {
+    {
+      std::lock_guard lock(store.mutex);
+      ++store.commits_started;
+    }
+    store.cv.notify_all();
+    if (store.hold) (void)co_await store.gate.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (store.fail_commit) co_return CommitResult{false, "disk on fire"};
+    std::lock_guard lock(store.mutex);
+    store.committed.push_back(Committed{std::move(envelope), data});
+    co_return CommitResult{true, {}};
+  }
+  FakeStore& store;
+  std::string qid;
+  std::string data;
+};
+
+std::unique_ptr<MessageSink> FakeStore::begin() {
+  std::lock_guard lock(mutex);
+  ++begun;
+  char id[13];
+  std::snprintf(id, sizeof id, "%012X", 0xABC000 + begun);
+  return std::make_unique<FakeSink>(*this, id);
+}
+
+// ---- The raw client -------------------------------------------------------------------------
+
+class Client {
+ public:
+  explicit Client(const tcp::endpoint& server) : socket_(io_) {
+    socket_.connect(server);
+    timeval tv{10, 0};
+    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  }
+
+  void send(std::string_view bytes) {
+    error_code ec;
+    if (tls_) asio::write(*tls_, asio::buffer(bytes.data(), bytes.size()), ec);
+    else asio::write(socket_, asio::buffer(bytes.data(), bytes.size()), ec);
+  }
+
+  // One line without CRLF; "" with eof_ set when the server closed.
+  std::string line() {
+    for (int i = 0; i < 10000; ++i) {
+      if (const auto lf = buf_.find("\r\n"); lf != std::string::npos) {
+        std::string l = buf_.substr(0, lf);
+        buf_.erase(0, lf + 2);
+        return l;
+      }
+      std::array<char, 4096> chunk;
+      error_code ec;
+      const std::size_t n = tls_ ? tls_->read_some(asio::buffer(chunk), ec) : socket_.read_some(asio::buffer(chunk), ec);
+      if (ec || n == 0) {
+        eof_ = true;
+        return "";
+      }
+      buf_.append(chunk.data(), n);
+    }
+    return "";
+  }
+
+  // A whole (possibly multi-line) reply, lines joined with '\n'.
+  std::string reply() {
+    std::string all;
+    for (int i = 0; i < 100; ++i) {
+      const std::string l = line();
+      if (l.empty()) return all;
+      all += (all.empty() ? "" : "\n") + l;
+      if (l.size() < 4 || l[3] != '-') return all;
+    }
+    return all;
+  }
+
+  // True when the server closed the connection (EOF with nothing more to read).
+  bool closed() {
+    const std::string l = line();
+    return l.empty() && eof_;
+  }
+
+  bool starttls() {
+    ssl_.emplace(asio::ssl::context::tls_client);
+    ssl_->set_verify_mode(asio::ssl::verify_none);
+    tls_.emplace(socket_, *ssl_);
+    error_code ec;
+    tls_->handshake(asio::ssl::stream_base::client, ec);
+    return !ec;
+  }
+
+  [[nodiscard]] bool pending_data() {
+    error_code ec;
+    return !buf_.empty() || socket_.available(ec) > 0;
+  }
+
+ private:
+  asio::io_context io_;
+  tcp::socket socket_;
+  std::optional<asio::ssl::context> ssl_;
+  std::optional<asio::ssl::stream<tcp::socket&>> tls_;
+  std::string buf_;
+  bool eof_ = false;
+};
+
+std::string plain_auth(const std::string& user, const std::string& pass) {
+  return base64_encode(std::string("\0", 1) + user + std::string("\0", 1) + pass);
+}
+
+std::string sha512_hash(const std::string& password) {
+  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+  crypt_gensalt_rn("$6$", 1000, nullptr, 0, salt, sizeof salt);
+  auto data = std::make_unique<crypt_data>();
+  return crypt_rn(password.c_str(), salt, data.get(), sizeof(crypt_data));
+}
+
+// ---- The fixture ----------------------------------------------------------------------------
+
+class ServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new testsupport::TempDir("danerelay-server");
+    testsupport::Pki pki(dir_->path());
+    const auto ca = pki.make_ca("Test CA");
+    testsupport::Pki::LeafOptions lo;
+    lo.common_name = "relay.test";
+    lo.dns_names = {"relay.test"};
+    lo.issuer = &ca;
+    const auto leaf = pki.make_leaf(lo);
+    config::TlsServerSettings ts;
+    ts.cert_file = pki.write_chain("chain.pem", {&leaf, &ca});
+    ts.key_file = leaf.key_file;
+    tls_ = new std::shared_ptr<tls::ServerContext>(std::make_shared<tls::ServerContext>(ts));
+    creds_ = new std::shared_ptr<const Credentials>(
+        std::make_shared<const Credentials>(Credentials::parse("alice:" + sha512_hash("secret") + "\n", "test")));
+  }
+  static void TearDownTestSuite() {
+    delete creds_;
+    delete tls_;
+    delete dir_;
+  }
+
+  void SetUp() override {
+    store_ = std::make_unique<FakeStore>(io_);
+    log_stream_ = std::make_shared<std::ostringstream>();
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(*log_stream_);
+    sink->set_pattern("%v");
+    logger_ = std::make_shared<spdlog::logger>("smtpd-test", sink);
+    logger_->set_level(spdlog::level::info);
+    logger_->flush_on(spdlog::level::info);
+  }
+
+  void TearDown() override {
+    for (auto& s : servers_) s->stop();
+    store_->release();
+    guard_.reset();
+    if (thread_.joinable()) {
+      if (done_.wait_for(std::chrono::seconds(10)) != std::future_status::ready) io_.stop();
+      thread_.join();
+    }
+    servers_.clear();
+  }
+
+  ServerSettings settings() {
+    ServerSettings s;
+    s.listener.name = "test";
+    s.listener.address = config::Endpoint{"127.0.0.1", 0};
+    s.listener.tls = config::Listener::Tls::starttls;
+    s.listener.allow_networks = {*config::Cidr::parse("127.0.0.0/8")};
+    s.limits.command_timeout = std::chrono::seconds(30);
+    s.limits.data_timeout = std::chrono::seconds(30);
+    s.hostname = "relay.test";
+    s.tls = *tls_;
+    s.credentials = *creds_;
+    s.log = logger_;
+    return s;
+  }
+
+  tcp::endpoint start(ServerSettings s) {
+    servers_.push_back(std::make_unique<Server>(io_.get_executor(), std::move(s), *store_));
+    servers_.back()->start();
+    if (!thread_.joinable()) {
+      std::promise<void> p;
+      done_ = p.get_future();
+      thread_ = std::thread([this, p = std::move(p)]() mutable {
+        io_.run();
+        p.set_value();
+      });
+    }
+    return servers_.back()->local_endpoint();
+  }
+
+  std::string logs() {
+    logger_->flush();
+    return log_stream_->str();
+  }
+
+  // Greeting + EHLO; returns the EHLO reply.
+  static std::string hello(Client& c, const std::string& name = "client.test") {
+    EXPECT_EQ(c.reply(), "220 relay.test ESMTP danerelay");
+    c.send("EHLO " + name + "\r\n");
+    return c.reply();
+  }
+
+  static void tls_hello(Client& c) {
+    hello(c);
+    c.send("STARTTLS\r\n");
+    ASSERT_EQ(c.reply(), "220 2.0.0 Ready to start TLS");
+    ASSERT_TRUE(c.starttls());
+    c.send("EHLO client.test\r\n");
+    const auto r = c.reply();
+    ASSERT_EQ(r.substr(0, 4), "250-");
+  }
+
+  // MAIL + RCPT + DATA up to the 354.
+  static void begin_message(Client& c, const std::string& rcpt = "rcpt@dest.example") {
+    c.send("MAIL FROM:<sender@client.test>\r\n");
+    ASSERT_EQ(c.reply(), "250 2.1.0 Ok");
+    c.send("RCPT TO:<" + rcpt + ">\r\n");
+    ASSERT_EQ(c.reply(), "250 2.1.5 Ok");
+    c.send("DATA\r\n");
+    ASSERT_EQ(c.reply(), "354 End data with <CR><LF>.<CR><LF>");
+  }
+
+  // Asserts the smuggling attempt `body` (sent after the 354) is rejected with 521 and closes.
+  void expect_smuggling_blocked(const std::string& body, const std::string& what) {
+    Client c(start(settings()));
+    hello(c);
+    begin_message(c);
+    c.send(body);
+    EXPECT_EQ(c.reply(), "521 5.5.2 relay.test Error: bare " + what + " received");
+    EXPECT_TRUE(c.closed());
+    EXPECT_TRUE(store_->messages().empty());
+  }
+
+  static testsupport::TempDir* dir_;
+  static std::shared_ptr<tls::ServerContext>* tls_;
+  static std::shared_ptr<const Credentials>* creds_;
+
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> guard_{io_.get_executor()};
+  std::unique_ptr<FakeStore> store_;
+  std::vector<std::unique_ptr<Server>> servers_;
+  std::thread thread_;
+  std::future<void> done_;
+  std::shared_ptr<std::ostringstream> log_stream_;
+  std::shared_ptr<spdlog::logger> logger_;
+};
+
+testsupport::TempDir* ServerTest::dir_ = nullptr;
+std::shared_ptr<tls::ServerContext>* ServerTest::tls_ = nullptr;
+std::shared_ptr<const Credentials>* ServerTest::creds_ = nullptr;
+
+const std::string kSmuggled = "MAIL FROM:<evil@attacker.example>\r\nRCPT TO:<victim@dest.example>\r\nDATA\r\nFrom: ceo\r\n\r\nsmuggled\r\n.\r\n";
+
+// ---- Tests ----------------------------------------------------------------------------------
+
+TEST_F(ServerTest, EhloAdvertisesInPostfixOrderWithoutAuthBeforeTls) {
+  auto s = settings();
+  s.listener.auth = config::Listener::Auth::optional;
+  s.limits.max_message_size = 12345;
+  Client c(start(s));
+  EXPECT_EQ(hello(c), "250-relay.test\n250-PIPELINING\n250-SIZE 12345\n250-STARTTLS\n250-ENHANCEDSTATUSCODES\n"
+                      "250-8BITMIME\n250-DSN\n250 SMTPUTF8");
+  c.send("HELO client.test\r\n");
+  EXPECT_EQ(c.reply(), "250 relay.test");
+  c.send("QUIT\r\n");
+  EXPECT_EQ(c.reply(), "221 2.0.0 Bye");
+  EXPECT_TRUE(c.closed());
+}
+
+TEST_F(ServerTest, AcceptsAMessageWithReceivedHeaderAndUnstuffing) {
+  Client c(start(settings()));
+  hello(c);
+  begin_message(c);
+  c.send("Message-ID: <m1@client.test>\r\nSubject: hi\r\n\r\n..dot\r\nbody\r\n.\r\n");
+  const std::string r = c.reply();
+  EXPECT_EQ(r.substr(0, 30), "250 2.0.0 Ok: queued as 000000");
+  c.send("QUIT\r\n");
+  EXPECT_EQ(c.reply(), "221 2.0.0 Bye");
+  const auto msgs = store_->messages();
+  ASSERT_EQ(msgs.size(), 1u);
+  const auto& d = msgs[0].data;
+  EXPECT_EQ(d.rfind("Received: from client.test (unknown [127.0.0.1])\r\n\tby relay.test (danerelay) with ESMTP id ", 0), 0u) << d;
+  EXPECT_NE(d.find("\r\n\tfor <rcpt@dest.example>; "), std::string::npos) << d;
+  EXPECT_NE(d.find("\r\nMessage-ID: <m1@client.test>\r\nSubject: hi\r\n\r\n.dot\r\nbody\r\n"), std::string::npos) << d;
+  EXPECT_EQ(msgs[0].envelope.sender, "sender@client.test");
+  EXPECT_EQ(msgs[0].envelope.protocol, "ESMTP");
+  EXPECT_EQ(msgs[0].envelope.client_address, "127.0.0.1");
+  EXPECT_EQ(msgs[0].envelope.helo, "client.test");
+  EXPECT_EQ(msgs[0].envelope.listener, "test");
+  const auto l = logs();
+  EXPECT_NE(l.find("connect from unknown[127.0.0.1]"), std::string::npos) << l;
+  EXPECT_NE(l.find(": client=unknown[127.0.0.1]\n"), std::string::npos) << l;
+  EXPECT_NE(l.find(": message-id=<m1@client.test>"), std::string::npos) << l;
+}
+
+TEST_F(ServerTest, DisconnectLineCountsCommands) {
+  Client c(start(settings()));
+  hello(c);
+  begin_message(c);
+  c.send("x\r\n.\r\nFOO\r\nQUIT\r\n");
+  EXPECT_EQ(c.reply().substr(0, 3), "250");
+  EXPECT_EQ(c.reply(), "502 5.5.2 Error: command not recognized");
+  EXPECT_EQ(c.reply(), "221 2.0.0 Bye");
+  EXPECT_TRUE(c.closed());
+  servers_.front()->stop();
+  store_->release();
+  guard_.reset();
+  done_.wait_for(std::chrono::seconds(10));
+  EXPECT_NE(logs().find("disconnect from unknown[127.0.0.1] ehlo=1 mail=1 rcpt=1 data=1 quit=1 unknown=0/1 commands=5/6"),
+            std::string::npos)
+      << logs();
+}
+
+// SMTP smuggling (each would let a second, forged message through on a vulnerable server).
+TEST_F(ServerTest, SmugglingLfDotLfIsRejected) { expect_smuggling_blocked("Subject: a\r\n\r\nbody\n.\n" + kSmuggled, "<LF>"); }
+TEST_F(ServerTest, SmugglingCrDotLfIsRejected) { expect_smuggling_blocked("Subject: a\r\n\r\nbody\r\n\r.\n" + kSmuggled, "<CR>"); }
+TEST_F(ServerTest, SmugglingLfDotCrLfIsRejected) { expect_smuggling_blocked("Subject: a\r\n\r\nbody\n.\r\n" + kSmuggled, "<LF>"); }
+TEST_F(ServerTest, BareCrInsideDataIsRejected) { expect_smuggling_blocked("Subject: a\r\n\r\nab\rcd\r\n.\r\n", "<CR>"); }
+TEST_F(ServerTest, BareLfInsideDataIsRejected) { expect_smuggling_blocked("Subject: a\nX: y\r\n\r\nbody\r\n.\r\n", "<LF>"); }
+
+TEST_F(ServerTest, BareLfInCommandIsRejected) {
+  Client c(start(settings()));
+  hello(c);
+  c.send("NOOP\n");
+  EXPECT_EQ(c.reply(), "521 5.5.2 relay.test Error: bare <LF> received");
+  EXPECT_TRUE(c.closed());
+}
+
+TEST_F(ServerTest, PipelinedCommandsGetRepliesInOrder) {
+  Client c(start(settings()));
+  hello(c);
+  c.send("MAIL FROM:<a@client.test>\r\nRCPT TO:<b@dest.example>\r\nRCPT TO:<bad\r\nDATA\r\n");
+  EXPECT_EQ(c.reply(), "250 2.1.0 Ok");
+  EXPECT_EQ(c.reply(), "250 2.1.5 Ok");
+  EXPECT_EQ(c.reply(), "501 5.1.3 Bad recipient address syntax");
+  EXPECT_EQ(c.reply(), "354 End data with <CR><LF>.<CR><LF>");
+  c.send(".\r\nQUIT\r\n");
+  EXPECT_EQ(c.reply().substr(0, 3), "250");
+  EXPECT_EQ(c.reply(), "221 2.0.0 Bye");
+}
+
+TEST_F(ServerTest, CommandsPipelinedAfterStarttlsAreDiscarded) {
+  Client c(start(settings()));
+  hello(c);
+  // The injected MAIL arrives in plaintext in the same segment; a vulnerable server would answer
+  // it after the handshake as if the client had sent it over TLS.
+  c.send("STARTTLS\r\nMAIL FROM:<evil@attacker.example>\r\n");
+  ASSERT_EQ(c.reply(), "220 2.0.0 Ready to start TLS");
+  ASSERT_TRUE(c.starttls());
+  c.send("EHLO client.test\r\n");
+  const std::string r = c.reply();
+  EXPECT_EQ(r.substr(0, 15), "250-relay.test\n") << r;
+  EXPECT_EQ(r.find("STARTTLS"), std::string::npos);
+  // The injected MAIL left no transaction behind: this MAIL is not "nested".
+  c.send("MAIL FROM:<a@client.test>\r\n");
+  EXPECT_EQ(c.reply(), "250 2.1.0 Ok");
+  EXPECT_NE(logs().find("improper command pipelining after STARTTLS"), std::string::npos) << logs();
+}
+
+TEST_F(ServerTest, StateIsResetAfterStarttls) {
+  Client c(start(settings()));
+  hello(c);
+  c.send("STARTTLS\r\n");
+  ASSERT_EQ(c.reply(), "220 2.0.0 Ready to start TLS");
+  ASSERT_TRUE(c.starttls());
+  c.send("MAIL FROM:<a@client.test>\r\n");
+  EXPECT_EQ(c.reply(), "503 5.5.1 Error: send HELO/EHLO first");
+  c.send("STARTTLS\r\n");
+  EXPECT_EQ(c.reply(), "554 5.5.1 Error: TLS already active");
+}
+
+TEST_F(ServerTest, AuthRefusedBeforeTlsAcceptedAfterPlain) {
+  auto s = settings();
+  s.listener.auth = config::Listener::Auth::optional;
+  Client c(start(s));
+  hello(c);
+  c.send("AUTH PLAIN " + plain_auth("alice", "secret") + "\r\n");
+  EXPECT_EQ(c.reply(), "538 5.7.11 Encryption required for requested authentication mechanism");
+  c.send("STARTTLS\r\n");
+  ASSERT_EQ(c.reply(), "220 2.0.0 Ready to start TLS");
+  ASSERT_TRUE(c.starttls());
+  c.send("EHLO client.test\r\n");
+  EXPECT_NE(c.reply().find("\n250-AUTH PLAIN LOGIN\n"), std::string::npos);
+  c.send("AUTH PLAIN " + plain_auth("alice", "secret") + "\r\n");
+  EXPECT_EQ(c.reply(), "235 2.7.0 Authentication successful");
+  c.send("AUTH PLAIN " + plain_auth("alice", "secret") + "\r\n");
+  EXPECT_EQ(c.reply(), "503 5.5.1 Error: already authenticated");
+}
+
+TEST_F(ServerTest, AuthLoginAfterTlsAndFailureIsLogged) {
+  auto s = settings();
+  s.listener.auth = config::Listener::Auth::optional;
+  Client c(start(s));
+  tls_hello(c);
+  c.send("AUTH LOGIN\r\n");
+  EXPECT_EQ(c.reply(), "334 VXNlcm5hbWU6");
+  c.send(base64_encode("alice") + "\r\n");
+  EXPECT_EQ(c.reply(), "334 UGFzc3dvcmQ6");
+  c.send(base64_encode("wrong") + "\r\n");
+  EXPECT_EQ(c.reply(), "535 5.7.8 Error: authentication failed");
+  EXPECT_NE(logs().find("unknown[127.0.0.1]: SASL LOGIN authentication failed: authentication failure"), std::string::npos)
+      << logs();
+  c.send("AUTH LOGIN\r\n");
+  EXPECT_EQ(c.reply(), "334 VXNlcm5hbWU6");
+  c.send("*\r\n");
+  EXPECT_EQ(c.reply(), "501 5.7.0 Authentication aborted");
+  c.send("AUTH LOGIN " + base64_encode("alice") + "\r\n");
+  EXPECT_EQ(c.reply(), "334 UGFzc3dvcmQ6");
+  c.send(base64_encode("secret") + "\r\n");
+  EXPECT_EQ(c.reply(), "235 2.7.0 Authentication successful");
+}
+
+TEST_F(ServerTest, AuthNotEnabled) {
+  Client c(start(settings()));
+  tls_hello(c);
+  c.send("AUTH PLAIN " + plain_auth("alice", "secret") + "\r\n");
+  EXPECT_EQ(c.reply(), "503 5.5.1 Error: authentication not enabled");
+}
+
+TEST_F(ServerTest, RelayDeniedOutsideAllowNetworksWithoutAuth) {
+  auto s = settings();
+  s.listener.allow_networks = {*config::Cidr::parse("192.0.2.0/24")};
+  Client c(start(s));
+  hello(c);
+  c.send("MAIL FROM:<a@client.test>\r\n");
+  EXPECT_EQ(c.reply(), "250 2.1.0 Ok");
+  c.send("RCPT TO:<victim@dest.example>\r\n");
+  EXPECT_EQ(c.reply(), "554 5.7.1 <victim@dest.example>: Relay access denied");
+  c.send("DATA\r\n");
+  EXPECT_EQ(c.reply(), "554 5.5.1 Error: no valid recipients");
+  EXPECT_NE(logs().find("NOQUEUE: reject: RCPT from unknown[127.0.0.1]: 554 5.7.1 <victim@dest.example>: Relay access "
+                        "denied; from=<a@client.test> to=<victim@dest.example> proto=ESMTP helo=<client.test>"),
+            std::string::npos)
+      << logs();
+}
+
+TEST_F(ServerTest, NoNetworksAndNoAuthIsNeverAnOpenRelay) {
+  auto s = settings();
+  s.listener.allow_networks.clear();
+  Client c(start(s));
+  hello(c);
+  c.send("MAIL FROM:<a@client.test>\r\nRCPT TO:<victim@dest.example>\r\nRCPT TO:<postmaster>\r\n");
+  EXPECT_EQ(c.reply(), "250 2.1.0 Ok");
+  EXPECT_EQ(c.reply(), "554 5.7.1 <victim@dest.example>: Relay access denied");
+  EXPECT_EQ(c.reply(), "554 5.7.1 <postmaster@relay.test>: Relay access denied");
+}
+
+TEST_F(ServerTest, RelayAllowedWhenAuthenticated) {
+  auto s = settings();
+  s.listener.allow_networks.clear();
+  s.listener.auth = config::Listener::Auth::optional;
+  Client c(start(s));
+  tls_hello(c);
+  c.send("AUTH PLAIN " + plain_auth("alice", "secret") + "\r\n");
+  ASSERT_EQ(c.reply(), "235 2.7.0 Authentication successful");
+  begin_message(c);
+  c.send("Subject: x\r\n\r\nhi\r\n.\r\n");
+  EXPECT_EQ(c.reply().substr(0, 3), "250");
+  const auto msgs = store_->messages();
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].envelope.protocol, "ESMTPSA");
+  EXPECT_EQ(msgs[0].envelope.auth_user, "alice");
+  EXPECT_EQ(msgs[0].envelope.auth_method, "PLAIN");
+  EXPECT_NE(msgs[0].data.find("\r\n\t(using TLSv1."), std::string::npos) << msgs[0].data;
+  EXPECT_NE(msgs[0].data.find("\r\n\t(Authenticated sender: alice)\r\n\tby relay.test (danerelay) with ESMTPSA id "),
+            std::string::npos)
+      << msgs[0].data;
+  EXPECT_NE(logs().find(": client=unknown[127.0.0.1], sasl_method=PLAIN, sasl_username=alice"), std::string::npos) << logs();
+}
+
+TEST_F(ServerTest, RequireTlsAndRequiredAuthGateMail) {
+  auto s = settings();
+  s.listener.require_tls = true;
+  s.listener.auth = config::Listener::Auth::required;
+  Client c(start(s));
+  hello(c);
+  c.send("MAIL FROM:<a@client.test>\r\n");
+  EXPECT_EQ(c.reply(), "530 5.7.0 Must issue a STARTTLS command first");
+  c.send("STARTTLS\r\n");
+  ASSERT_EQ(c.reply(), "220 2.0.0 Ready to start TLS");
+  ASSERT_TRUE(c.starttls());
+  c.send("EHLO client.test\r\n");
+  c.reply();
+  c.send("MAIL FROM:<a@client.test>\r\n");
+  EXPECT_EQ(c.reply(), "530 5.7.0 Authentication required");
+}
+
+TEST_F(ServerTest, NoSpaceGives452AtMail) {
+  store_->space = false;
+  Client c(start(settings()));
+  hello(c);
+  c.send("MAIL FROM:<a@client.test> SIZE=4242\r\n");
+  EXPECT_EQ(c.reply(), "452 4.3.1 Insufficient system storage");
+  EXPECT_EQ(store_->last_space_query, 4242u);
+}
+
+TEST_F(ServerTest, SizeLimits) {
+  auto s = settings();
+  s.limits.max_message_size = 100;
+  Client c(start(s));
+  hello(c);
+  c.send("MAIL FROM:<a@client.test> SIZE=101\r\n");
+  EXPECT_EQ(c.reply(), "552 5.3.4 Message size exceeds fixed limit");
+  begin_message(c);
+  c.send(std::string(80, 'x') + "\r\n" + std::string(80, 'y') + "\r\n.\r\n");
+  EXPECT_EQ(c.reply(), "552 5.3.4 Error: message file too big");
+  c.send("NOOP\r\n");
+  EXPECT_EQ(c.reply(), "250 2.0.0 Ok");
+  EXPECT_TRUE(store_->messages().empty());
+}
+
+TEST_F(ServerTest, LongDataLineRejectedAfterTheEnd) {
+  Client c(start(settings()));
+  hello(c);
+  begin_message(c);
+  c.send(std::string(1200, 'x') + "\r\n.\r\n");
+  EXPECT_EQ(c.reply(), "500 5.5.2 Error: line too long");
+  EXPECT_TRUE(store_->messages().empty());
+}
+
+TEST_F(ServerTest, TooManyRecipients) {
+  auto s = settings();
+  s.limits.max_recipients = 2;
+  Client c(start(s));
+  hello(c);
+  c.send("MAIL FROM:<a@client.test>\r\nRCPT TO:<b1@d.example>\r\nRCPT TO:<b2@d.example>\r\nRCPT TO:<b3@d.example>\r\n");
+  EXPECT_EQ(c.reply(), "250 2.1.0 Ok");
+  EXPECT_EQ(c.reply(), "250 2.1.5 Ok");
+  EXPECT_EQ(c.reply(), "250 2.1.5 Ok");
+  EXPECT_EQ(c.reply(), "452 4.5.3 Error: too many recipients");
+}
+
+TEST_F(ServerTest, DsnParametersReachTheEnvelope) {
+  Client c(start(settings()));
+  hello(c);
+  c.send("MAIL FROM:<a@client.test> RET=HDRS ENVID=env+2Bid SIZE=20 BODY=8BITMIME SMTPUTF8\r\n");
+  EXPECT_EQ(c.reply(), "250 2.1.0 Ok");
+  c.send("RCPT TO:<b@d.example> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;b+40d.example\r\n");
+  EXPECT_EQ(c.reply(), "250 2.1.5 Ok");
+  c.send("RCPT TO:<c@d.example> NOTIFY=NEVER\r\n");
+  EXPECT_EQ(c.reply(), "250 2.1.5 Ok");
+  c.send("DATA\r\n");
+  EXPECT_EQ(c.reply(), "354 End data with <CR><LF>.<CR><LF>");
+  c.send("hi\r\n.\r\n");
+  EXPECT_EQ(c.reply().substr(0, 3), "250");
+  const auto msgs = store_->messages();
+  ASSERT_EQ(msgs.size(), 1u);
+  const auto& e = msgs[0].envelope;
+  EXPECT_EQ(e.ret, "HDRS");
+  EXPECT_EQ(e.envid, "env+id");
+  EXPECT_EQ(e.declared_size, 20u);
+  EXPECT_TRUE(e.eightbit);
+  EXPECT_TRUE(e.smtputf8);
+  ASSERT_EQ(e.recipients.size(), 2u);
+  EXPECT_EQ(e.recipients[0].address, "b@d.example");
+  EXPECT_EQ(e.recipients[0].notify, kNotifySuccess | kNotifyDelay);
+  EXPECT_EQ(e.recipients[0].orcpt, "rfc822;b@d.example");
+  EXPECT_EQ(e.recipients[1].notify, kNotifyNever);
+  // Two recipients: no "for" clause; SMTPUTF8: RFC 6531 protocol name.
+  EXPECT_EQ(msgs[0].data.find("\tfor <"), std::string::npos);
+  EXPECT_NE(msgs[0].data.find(" with UTF8SMTP id "), std::string::npos) << msgs[0].data;
+}
+
+TEST_F(ServerTest, Reply250OnlyAfterCommitCompletes) {
+  store_->hold = true;
+  Client c(start(settings()));
+  hello(c);
+  begin_message(c);
+  c.send("Subject: x\r\n\r\nhi\r\n.\r\n");
+  ASSERT_TRUE(store_->wait_commit_started());
+  EXPECT_FALSE(c.pending_data()) << "a reply arrived before commit() completed";
+  store_->release();
+  EXPECT_EQ(c.reply().substr(0, 24), "250 2.0.0 Ok: queued as ");
+  EXPECT_EQ(store_->messages().size(), 1u);
+}
+
+TEST_F(ServerTest, CommitFailureGives451) {
+  store_->fail_commit = true;
+  Client c(start(settings()));
+  hello(c);
+  begin_message(c);
+  c.send("hi\r\n.\r\n");
+  EXPECT_EQ(c.reply(), "451 4.3.0 Error: queue file write error");
+  EXPECT_NE(logs().find("queue file write error: disk on fire"), std::string::npos) << logs();
+}
+
+TEST_F(ServerTest, TooManyErrorsCloses) {
+  auto s = settings();
+  s.limits.max_errors = 3;
+  Client c(start(s));
+  hello(c);
+  c.send("FOO\r\nBAR\r\nMAIL FROM:<bad\r\nNOOP\r\n");
+  EXPECT_EQ(c.reply(), "502 5.5.2 Error: command not recognized");
+  EXPECT_EQ(c.reply(), "502 5.5.2 Error: command not recognized");
+  EXPECT_EQ(c.reply(), "501 5.1.7 Bad sender address syntax");
+  EXPECT_EQ(c.reply(), "421 4.7.0 relay.test Error: too many errors");
+  EXPECT_TRUE(c.closed());
+}
+
+TEST_F(ServerTest, OverlongCommandLine) {
+  Client c(start(settings()));
+  hello(c);
+  c.send("NOOP " + std::string(600, 'x') + "\r\n");
+  EXPECT_EQ(c.reply(), "500 5.5.2 Error: line too long");
+  c.send("NOOP " + std::string(20000, 'x') + "\r\nNOOP\r\n");
+  EXPECT_EQ(c.reply(), "500 5.5.2 Error: line too long");
+  EXPECT_EQ(c.reply(), "250 2.0.0 Ok");
+}
+
+TEST_F(ServerTest, PerClientConnectionLimit) {
+  auto s = settings();
+  s.limits.max_connections_per_client = 1;
+  const auto ep = start(s);
+  Client first(ep);
+  EXPECT_EQ(first.reply(), "220 relay.test ESMTP danerelay");
+  Client second(ep);
+  EXPECT_EQ(second.reply(), "421 4.7.0 relay.test Error: too many connections from 127.0.0.1");
+  EXPECT_TRUE(second.closed());
+}
+
+TEST_F(ServerTest, TotalConnectionLimitIsSharedAcrossListeners) {
+  auto s = settings();
+  s.limits.max_connections = 1;
+  s.tracker = std::make_shared<ConnectionTracker>(1, 10);
+  auto s2 = s;
+  const auto ep1 = start(s);
+  const auto ep2 = start(s2);
+  Client first(ep1);
+  EXPECT_EQ(first.reply(), "220 relay.test ESMTP danerelay");
+  Client second(ep2);
+  EXPECT_EQ(second.reply(), "421 4.7.0 relay.test Error: too many connections");
+}
+
+TEST_F(ServerTest, CommandTimeout) {
+  auto s = settings();
+  s.limits.command_timeout = std::chrono::milliseconds(200);
+  Client c(start(s));
+  EXPECT_EQ(c.reply(), "220 relay.test ESMTP danerelay");
+  EXPECT_EQ(c.reply(), "421 4.4.2 relay.test Error: timeout exceeded");
+  EXPECT_TRUE(c.closed());
+}
+
+TEST_F(ServerTest, DataTimeout) {
+  auto s = settings();
+  s.limits.data_timeout = std::chrono::milliseconds(200);
+  Client c(start(s));
+  hello(c);
+  begin_message(c);
+  c.send("partial line");
+  EXPECT_EQ(c.reply(), "421 4.4.2 relay.test Error: timeout exceeded");
+  EXPECT_TRUE(c.closed());
+  EXPECT_TRUE(store_->messages().empty());
+}
+
+TEST_F(ServerTest, ImplicitTlsHandshakesBeforeGreeting) {
+  auto s = settings();
+  s.listener.tls = config::Listener::Tls::implicit;
+  s.listener.auth = config::Listener::Auth::optional;
+  Client c(start(s));
+  ASSERT_TRUE(c.starttls());
+  const auto r = hello(c);
+  EXPECT_EQ(r.find("STARTTLS"), std::string::npos);
+  EXPECT_NE(r.find("250-AUTH PLAIN LOGIN"), std::string::npos);
+}
+
+TEST_F(ServerTest, SequenceErrorsAndMiscCommands) {
+  Client c(start(settings()));
+  EXPECT_EQ(c.reply(), "220 relay.test ESMTP danerelay");
+  c.send("MAIL FROM:<a@client.test>\r\n");
+  EXPECT_EQ(c.reply(), "503 5.5.1 Error: send HELO/EHLO first");
+  c.send("EHLO client.test\r\n");
+  c.reply();
+  c.send("RCPT TO:<b@d.example>\r\n");
+  EXPECT_EQ(c.reply(), "503 5.5.1 Error: need MAIL command");
+  c.send("DATA\r\n");
+  EXPECT_EQ(c.reply(), "503 5.5.1 Error: need RCPT command");
+  c.send("MAIL FROM:<a@client.test>\r\nMAIL FROM:<a@client.test>\r\n");
+  EXPECT_EQ(c.reply(), "250 2.1.0 Ok");
+  EXPECT_EQ(c.reply(), "503 5.5.1 Error: nested MAIL command");
+  c.send("RSET\r\nVRFY root\r\nBDAT 10 LAST\r\nHELP\r\nNOOP\r\n");
+  EXPECT_EQ(c.reply(), "250 2.0.0 Ok");
+  EXPECT_EQ(c.reply(), "502 5.5.1 VRFY command is disabled");
+  EXPECT_EQ(c.reply(), "502 5.5.2 Error: command not recognized");
+  EXPECT_EQ(c.reply().substr(0, 10), "214 2.0.0 ");
+  EXPECT_EQ(c.reply(), "250 2.0.0 Ok");
+}
+
+TEST_F(ServerTest, BindFailureNamesTheAddress) {
+  const auto ep = start(settings());
+  auto s = settings();
+  s.listener.address = config::Endpoint{"127.0.0.1", ep.port()};
+  Server clash(io_.get_executor(), s, *store_);
+  try {
+    clash.start();
+    ADD_FAILURE() << "bound twice";
+  } catch (const std::system_error& e) {
+    EXPECT_NE(std::string(e.what()).find("127.0.0.1:" + std::to_string(ep.port())), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace danerelay::smtp
