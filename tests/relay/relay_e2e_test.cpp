@@ -332,3 +332,72 @@ TEST_F(RelayEndToEnd, RestartRecoversTheQueue) {
 
 }  // namespace
 }  // namespace danerelay::relay::e2e
+
+namespace danerelay::relay::e2e {
+namespace {
+
+// The line index at which the syscall started on `line` (of process `pid`) completed: the line
+// itself, or the "<... NAME resumed>" line strace -f prints when another process interleaved.
+std::size_t completion(const std::vector<std::string>& lines, std::size_t line) {
+  if (lines[line].find("<unfinished ...>") == std::string::npos) return line;
+  const std::string pid = lines[line].substr(0, lines[line].find(' '));
+  for (std::size_t i = line + 1; i < lines.size(); ++i) {
+    if (lines[i].rfind(pid + " ", 0) == 0 && lines[i].find("resumed>") != std::string::npos) return i;
+  }
+  return lines.size();
+}
+
+TEST_F(RelayEndToEnd, MessageDataAndDirectoryEntryAreFlushedBeforeThe250) {
+  if (std::system("strace -V >/dev/null 2>&1") != 0) GTEST_SKIP() << "strace is not installed";
+  static int counter = 0;
+  instance_ = std::make_unique<Instance>(*shared, shared->dir.path() / ("s" + std::to_string(++counter)),
+                                         "[queue]\nmin_backoff = \"1h\"\nmax_backoff = \"1h\"\n");
+  const auto trace = instance_->dir / "strace.txt";
+  daemon_ = std::make_unique<testsupport::Daemon>(
+      DANERELAY_BINARY, instance_->config, instance_->log,
+      std::vector<std::string>{"strace", "-f", "-y", "-s", "256", "-e",
+                               "trace=fdatasync,fsync,rename,renameat,renameat2,sendmsg,sendto,write,writev", "-o",
+                               trace.string()});
+  ASSERT_TRUE(daemon_->wait_listening("127.0.0.1", instance_->relay_port, 30s)) << daemon_->log();
+  const std::string reply = submit("user@bogus-ds.test", "durable");
+  ASSERT_EQ(reply.substr(0, 3), "250") << reply;
+  const std::string qid = testsupport::SmtpInjector::queued_as(reply);
+  // SIGTERM to the traced daemon (strace's child); strace exits with it.
+  const std::string tracer = std::to_string(daemon_->pid());
+  const int traced = std::atoi(read_file("/proc/" + tracer + "/task/" + tracer + "/children").c_str());
+  ASSERT_GT(traced, 0);
+  ::kill(traced, SIGTERM);
+  ASSERT_EQ(daemon_->wait(30s), 0) << daemon_->log();
+  daemon_.reset();
+
+  std::vector<std::string> lines;
+  {
+    std::istringstream in(read_file(trace));
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+  }
+  std::size_t data_sync = lines.size(), renamed = lines.size(), dir_sync = lines.size(), replied = lines.size();
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::string& l = lines[i];
+    if (data_sync == lines.size() && l.find("fdatasync(") != std::string::npos && l.find("/tmp/" + qid + ">") != std::string::npos) {
+      data_sync = completion(lines, i);
+    } else if (renamed == lines.size() && l.find("rename") != std::string::npos && l.find("/msg>, \"" + qid + "\"") != std::string::npos) {
+      renamed = completion(lines, i);
+    } else if (renamed != lines.size() && dir_sync == lines.size() && i > renamed && l.find("fsync(") != std::string::npos &&
+               l.find("/spool/msg>") != std::string::npos) {
+      dir_sync = completion(lines, i);
+    } else if (l.find("queued as " + qid) != std::string::npos && replied == lines.size()) {
+      replied = i;  // the write starts here
+    }
+  }
+  const std::string all = read_file(trace);
+  ASSERT_LT(replied, lines.size()) << "no 250 reply seen\n" << all;
+  ASSERT_LT(data_sync, lines.size()) << "no fdatasync of tmp/" << qid << "\n" << all;
+  ASSERT_LT(renamed, lines.size()) << "no rename tmp/" << qid << " → msg/" << qid << "\n" << all;
+  ASSERT_LT(dir_sync, lines.size()) << "no fsync of the msg/ directory after the rename\n" << all;
+  EXPECT_LT(data_sync, renamed) << "file data flushed before the rename";
+  EXPECT_LT(renamed, dir_sync) << "directory flushed after the rename";
+  EXPECT_LT(dir_sync, replied) << "250 written only after the directory entry is durable";
+}
+
+}  // namespace
+}  // namespace danerelay::relay::e2e

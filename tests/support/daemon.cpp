@@ -44,7 +44,8 @@ bool try_connect(const std::string& address, std::uint16_t port) {
 
 }  // namespace
 
-Daemon::Daemon(std::filesystem::path binary, std::filesystem::path config, std::filesystem::path log_file)
+Daemon::Daemon(std::filesystem::path binary, std::filesystem::path config, std::filesystem::path log_file,
+               std::vector<std::string> prefix)
     : log_file_(std::move(log_file)) {
   const int log_fd = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log_fd < 0) throw std::runtime_error("cannot open " + log_file_.string());
@@ -55,9 +56,15 @@ Daemon::Daemon(std::filesystem::path binary, std::filesystem::path config, std::
     ::dup2(log_fd, 2);
     // Nothing else of the test process (sink listening sockets, …) may leak into the daemon.
     ::close_range(3, ~0U, 0);
-    const std::string b = binary.string();
-    const std::string c = config.string();
-    ::execl(b.c_str(), b.c_str(), "-c", c.c_str(), "run", static_cast<char*>(nullptr));
+    std::vector<std::string> args = std::move(prefix);
+    args.push_back(binary.string());
+    args.push_back("-c");
+    args.push_back(config.string());
+    args.push_back("run");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execvp(argv[0], argv.data());
     ::_exit(127);
   }
   ::close(log_fd);

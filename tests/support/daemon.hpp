@@ -12,13 +12,16 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace danerelay::testsupport {
 
 class Daemon {
  public:
-  // Starts `binary run -c config`, stderr (and stdout) appended to `log_file`.
-  Daemon(std::filesystem::path binary, std::filesystem::path config, std::filesystem::path log_file);
+  // Starts `binary run -c config`, stderr (and stdout) appended to `log_file`. With `prefix`,
+  // runs `prefix... binary …` instead (e.g. {"strace", "-f", "-o", FILE}).
+  Daemon(std::filesystem::path binary, std::filesystem::path config, std::filesystem::path log_file,
+         std::vector<std::string> prefix = {});
   ~Daemon();  // SIGKILL + reap if still running
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
