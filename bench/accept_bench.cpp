@@ -279,18 +279,18 @@ void end_to_end(int messages) {
         std::printf("daemon did not start:\n%s\n", daemon.log().c_str());
         return;
       }
-      const int before = s4->stats().bodies() + s6->stats().bodies();
+      const int before = s4->bodies() + s6->bodies();
       const double cpu0 = cpu_seconds_of(daemon.pid());
       const int n = size > 10000 ? std::max(200, messages / 4) : messages;
       const auto t0 = std::chrono::steady_clock::now();
       const auto r = run_clients(port, clients, n, size, dir.path() / "lat.txt");
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
-      while (s4->stats().bodies() + s6->stats().bodies() - before < r.accepted && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      while (s4->bodies() + s6->bodies() - before < r.accepted && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
       }
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const double cpu1 = cpu_seconds_of(daemon.pid());
-      const int delivered = s4->stats().bodies() + s6->stats().bodies() - before;
+      const int delivered = s4->bodies() + s6->bodies() - before;
       daemon.signal(SIGTERM);
       daemon.wait();
       std::printf("%-8s %-8d %10.0f %10.2f %10.2f %16.3f%s\n", size > 10000 ? "100KiB" : "4KiB", clients, delivered / secs,

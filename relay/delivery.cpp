@@ -41,6 +41,7 @@ asio::awaitable<std::vector<RecipientResult>> deliver(Envelope envelope, dns::De
   std::vector<std::size_t> pending;
   for (std::size_t i = 0; i < results.size(); ++i) {
     results[i].recipient = envelope.recipients[i];
+    results[i].delays.before_queue = settings.before_queue;
     results[i].delays.in_queue = settings.in_queue;
     results[i].attempt = settings.attempt;
     results[i].tls.level = std::string(config::to_string(settings.level));

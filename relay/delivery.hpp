@@ -71,7 +71,8 @@ struct DeliverySettings {
   bool tls_feature_status = false;             // log.tls_feature_status
   int attempt = 1;                             // which delivery attempt of the message this is (JSON num_attempts)
   bool json_log = false;                       // log.format = "json": delivery_json() records instead of lines
-  std::chrono::microseconds in_queue{0};       // delays "b": time spent before this attempt started
+  std::chrono::microseconds before_queue{0};   // delays "a": arrival → this attempt entered the queue manager (deferred time included)
+  std::chrono::microseconds in_queue{0};       // delays "b": in the queue manager (waiting for a concurrency slot)
   std::chrono::microseconds dns_lookup{0};     // resolving the plan: part of delays "c", as in Postfix
 };
 

@@ -509,6 +509,11 @@ QueueManager::DeliverFunction make_delivery_function(asio::any_io_executor execu
   auto seeds = std::make_shared<std::mt19937_64>(std::random_device{}());
   return [&config, &resolver, &limiter, connector = std::move(connector), smtp_log = std::move(smtp_log), seeds](
              Envelope envelope, std::string domain, int attempt) -> asio::awaitable<std::vector<RecipientResult>> {
+    // Postfix's delay stages (log_adhoc.c): a = arrival → this attempt (time spent deferred
+    // included), b = in the queue manager (here: waiting for a concurrency slot), c = DNS and
+    // connection set-up, d = transmission.
+    const auto attempt_started = Clock::now();
+    const auto waited_from = std::chrono::steady_clock::now();
     const Routing routing = route_for(config, domain, (*seeds)());
     std::string permit_domain = domain;
     Permit permit = co_await limiter.acquire(std::move(permit_domain));
@@ -523,8 +528,9 @@ QueueManager::DeliverFunction make_delivery_function(asio::any_io_executor execu
     ds.json_log = config.log.format == config::LogSettings::Format::json;
     ds.attempt = attempt;
     ds.dns_lookup = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
-    ds.in_queue = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - envelope.arrival) - ds.dns_lookup;
-    if (ds.in_queue.count() < 0) ds.in_queue = std::chrono::microseconds(0);
+    ds.before_queue = std::chrono::duration_cast<std::chrono::microseconds>(attempt_started - envelope.arrival);
+    if (ds.before_queue.count() < 0) ds.before_queue = std::chrono::microseconds(0);
+    ds.in_queue = std::chrono::duration_cast<std::chrono::microseconds>(started - waited_from);
     dns::DeliveryPlan plan = std::move(resolution.plan);
     Connector c = connector;
     LogSink l = smtp_log;

@@ -184,6 +184,10 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Server::State> state) {
       continue;
     }
     tcp::socket socket(std::move(accepted));
+    // Replies are small and the client waits for each (or each pipelined group): without
+    // TCP_NODELAY, Nagle + delayed ACK stall the first reply after the TLS handshake by ~40 ms.
+    boost::system::error_code nodelay_ec;
+    socket.set_option(tcp::no_delay(true), nodelay_ec);
     const std::string address = client_address(socket);
     ConnectionTracker::Slot slot;
     const auto admission = settings.tracker->admit(address, slot);

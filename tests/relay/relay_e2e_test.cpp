@@ -132,7 +132,7 @@ TEST_F(RelayEndToEnd, AcceptedMessageIsDeliveredWithDaneAndRemovedFromTheQueue) 
   EXPECT_TRUE(std::filesystem::is_empty(instance_->state / "spool" / "msg"));
 }
 
-TEST_F(RelayEndToEnd, DaneMismatchIsDeferredRetriedAfterBackoffAndDeliveredOnceFixed) {
+TEST_F(RelayEndToEnd, D45_DaneMismatchIsDeferredRetriedAfterBackoffAndDeliveredOnceFixed) {
   // mx.secure.test first presents a certificate its TLSA records do not match: nothing may be sent.
   auto wrong = sink("127.0.0.11", "mx1.multi.test");
   auto wrong6 = sink("::1", "mx1.multi.test");
@@ -155,7 +155,7 @@ TEST_F(RelayEndToEnd, DaneMismatchIsDeferredRetriedAfterBackoffAndDeliveredOnceF
   EXPECT_EQ(bodies_with(*right, "Subject: retry") + bodies_with(*right6, "Subject: retry"), 1);
 }
 
-TEST_F(RelayEndToEnd, UndeliverableMailBouncesAtTheLifetimeWithAnRfc3464ReportExplainingDane) {
+TEST_F(RelayEndToEnd, B01_UndeliverableMailBouncesAtTheLifetimeWithAnRfc3464ReportExplainingDane) {
   // Both MX hosts of twomx.test fail DANE authentication, for the whole (short) lifetime.
   auto mx1 = sink("127.0.0.131", "mx.danetta.test");
   auto mx2 = sink("127.0.0.132", "mx.danetta.test");
@@ -246,7 +246,7 @@ TEST_F(RelayEndToEnd, DiskBelowTheReserveGives452AndLosesNothing) {
   c.quit();
 }
 
-TEST_F(RelayEndToEnd, QueueOperationsAgainstTheRunningDaemon) {
+TEST_F(RelayEndToEnd, D46_QueueOperationsAgainstTheRunningDaemon) {
   // bogus-ds.test never validates: its mail stays deferred (long backoff, so it waits).
   start("[queue]\nmin_backoff = \"1h\"\nmax_backoff = \"1h\"\n");
   const std::string reply = submit("user@bogus-ds.test", "queued");
@@ -301,7 +301,7 @@ TEST_F(RelayEndToEnd, QueueOperationsAgainstTheRunningDaemon) {
   EXPECT_EQ(cli("queue delete " + qid).first, 1) << "no such message";
 }
 
-TEST_F(RelayEndToEnd, DelayNoticeAtTheConfiguredDelayWarningTime) {
+TEST_F(RelayEndToEnd, D46_DelayNoticeAtTheConfiguredDelayWarningTime) {
   auto home = sink("127.0.0.141", "mx.danetta.test");
   NEED_SINK(home);
   start("[queue]\nmin_backoff = \"1s\"\nmax_backoff = \"1s\"\ndelay_warning = \"2s\"\n");

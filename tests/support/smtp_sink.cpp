@@ -413,6 +413,11 @@ SinkStats SmtpSink::stats() const {
   return impl_->stats;
 }
 
+int SmtpSink::bodies() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->stats.bodies();
+}
+
 bool SmtpSink::wait_sessions_ended(int connections, std::chrono::milliseconds timeout) const {
   std::unique_lock lock(impl_->mutex);
   return impl_->cv.wait_for(lock, timeout, [&] { return impl_->ended >= connections; });

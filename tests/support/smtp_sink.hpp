@@ -100,6 +100,8 @@ class SmtpSink {
 
   // A copy of what was recorded so far.
   [[nodiscard]] SinkStats stats() const;
+  // How many messages (bodies) arrived so far, without copying them.
+  [[nodiscard]] int bodies() const;
   // Waits (≤ timeout) until `connections` sessions have ended; true if they have.
   bool wait_sessions_ended(int connections, std::chrono::milliseconds timeout) const;
 
