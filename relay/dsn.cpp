@@ -47,9 +47,13 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "smtp/command.hpp"
+
 namespace danerelay::relay {
 
 namespace {
+
+using smtp::valid_utf8;  // RFC 3629 §4, strict
 
 constexpr std::size_t kMaxLine = 998;    // RFC 5322 §2.1.1, without the CRLF
 constexpr std::size_t kFoldWidth = 78;   // RFC 5322 §2.1.1 SHOULD limit
@@ -63,41 +67,6 @@ bool is_ascii(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
 
-// Strict UTF-8 (no overlongs, no surrogates, at most U+10FFFF), RFC 3629 §4.
-bool valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-      cp = c & 0x1Fu;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      cp = c & 0x0Fu;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      cp = c & 0x07u;
-    } else {
-      return false;
-    }
-    if (i + len > s.size()) return false;
-    for (std::size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0u) != 0x80u) return false;
-      cp = (cp << 6) | (cc & 0x3Fu);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-      return false;
-    i += len;
-  }
-  return true;
-}
 
 // One-line, injection-free text for a header or delivery-status field. Tabs become spaces;
 // other controls (CR and LF included) and DEL become '?'. Non-ASCII is kept only when

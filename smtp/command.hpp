@@ -78,4 +78,7 @@ using Parsed = std::variant<T, Rejection>;
 // nullopt when malformed.
 [[nodiscard]] std::optional<std::string> xtext_decode(std::string_view text);
 
+// RFC 3629 well-formed UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
+[[nodiscard]] bool valid_utf8(std::string_view s);
+
 }  // namespace danerelay::smtp

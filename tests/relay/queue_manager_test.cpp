@@ -131,6 +131,18 @@ class QueueManagerTest : public ::testing::Test {
     return out;
   }
 
+  // Queues a message to defer.test that fails once and then waits (60 s backoff); its id.
+  QueueId deferred_once(QueueManager& q) {
+    outcomes_["defer.test"] = "deferred";
+    cfg_.queue.min_backoff = 60s;
+    cfg_.queue.max_backoff = 60s;
+    auto m = message("a@org.test", {"b@defer.test"});
+    const QueueId id = m.envelope.id;
+    q.enqueue(std::move(m));
+    EXPECT_TRUE(run_until([&] { return calls_to("defer.test") == 1 && q.active() == 0; }));
+    return id;
+  }
+
   int calls_to(const std::string& domain) const {
     int n = 0;
     for (const auto& c : calls_) n += c.domain == domain ? 1 : 0;
@@ -243,14 +255,8 @@ TEST_F(QueueManagerTest, DelayNoticeIsSentOnceAfterDelayWarning) {
 }
 
 TEST_F(QueueManagerTest, HoldStopsDeliveryUntilReleaseAndFlushRunsItNow) {
-  outcomes_["defer.test"] = "deferred";
-  cfg_.queue.min_backoff = 60s;
-  cfg_.queue.max_backoff = 60s;
   QueueManager q(io_.get_executor(), cfg_, *spool_, script());
-  auto m = message("a@org.test", {"b@defer.test"});
-  const QueueId id = m.envelope.id;
-  q.enqueue(std::move(m));
-  ASSERT_TRUE(run_until([&] { return calls_to("defer.test") == 1 && q.active() == 0; }));
+  const QueueId id = deferred_once(q);
   EXPECT_EQ(await<std::size_t>([&] { return q.hold(id); }), 1u);
   EXPECT_EQ(await<std::size_t>([&] { return q.flush(std::nullopt); }), 0u) << "a held message is not flushed";
   EXPECT_EQ(calls_to("defer.test"), 1);
@@ -267,14 +273,8 @@ TEST_F(QueueManagerTest, HoldStopsDeliveryUntilReleaseAndFlushRunsItNow) {
 }
 
 TEST_F(QueueManagerTest, DeleteRemovesWithoutABounce) {
-  outcomes_["defer.test"] = "deferred";
-  cfg_.queue.min_backoff = 60s;
-  cfg_.queue.max_backoff = 60s;
   QueueManager q(io_.get_executor(), cfg_, *spool_, script());
-  auto m = message("a@org.test", {"b@defer.test"});
-  const QueueId id = m.envelope.id;
-  q.enqueue(std::move(m));
-  ASSERT_TRUE(run_until([&] { return calls_to("defer.test") == 1 && q.active() == 0; }));
+  const QueueId id = deferred_once(q);
   EXPECT_EQ(await<std::size_t>([&] { return q.remove(id); }), 1u);
   EXPECT_EQ(q.size(), 0u);
   EXPECT_EQ(q.counters().notices, 0u);
@@ -283,14 +283,8 @@ TEST_F(QueueManagerTest, DeleteRemovesWithoutABounce) {
 }
 
 TEST_F(QueueManagerTest, ExpireBouncesAtOnce) {
-  outcomes_["defer.test"] = "deferred";
-  cfg_.queue.min_backoff = 60s;
-  cfg_.queue.max_backoff = 60s;
   QueueManager q(io_.get_executor(), cfg_, *spool_, script());
-  auto m = message("a@org.test", {"b@defer.test"});
-  const QueueId id = m.envelope.id;
-  q.enqueue(std::move(m));
-  ASSERT_TRUE(run_until([&] { return calls_to("defer.test") == 1 && q.active() == 0; }));
+  const QueueId id = deferred_once(q);
   EXPECT_EQ(await<std::size_t>([&] { return q.expire(id); }), 1u);
   ASSERT_TRUE(run_until([&] { return q.size() == 0 && calls_to("org.test") == 1; }));
   EXPECT_EQ(calls_to("defer.test"), 1) << "an expired message is not tried again";
