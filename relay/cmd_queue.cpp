@@ -17,13 +17,13 @@
 
 namespace danerelay::relay {
 
-namespace {
-
-using json = nlohmann::json;
-
 std::filesystem::path spool_directory(const config::Config& cfg) {
   return cfg.queue.directory.empty() ? cfg.server.state_dir / "spool" : cfg.queue.directory;
 }
+
+namespace {
+
+using json = nlohmann::json;
 
 std::string plural(std::size_t n) { return std::to_string(n) + (n == 1 ? " message" : " messages"); }
 

@@ -65,14 +65,6 @@ asio::awaitable<void> self_test_loop(dns::Resolver& resolver, std::string name) 
   }
 }
 
-std::filesystem::path spool_directory(const config::Config& cfg) {
-  return cfg.queue.directory.empty() ? cfg.server.state_dir / "spool" : cfg.queue.directory;
-}
-
-std::filesystem::path control_path(const config::Config& cfg) {
-  return cfg.server.control_socket.empty() ? cfg.server.state_dir / "control.sock" : cfg.server.control_socket;
-}
-
 std::string hostname_of(const config::Config& cfg) {
   if (!cfg.server.hostname.empty()) return cfg.server.hostname;
   char name[256] = {};
@@ -150,7 +142,7 @@ int cmd_run(const GlobalOptions& options) {
                                     spool->directory().string());
   queue.load(std::move(recovered));
 
-  ControlServer control(io.get_executor(), control_path(cfg), queue, logger("control"));
+  ControlServer control(io.get_executor(), control_socket_path(cfg), queue, logger("control"));
   try {
     control.start();
   } catch (const std::exception& e) {

@@ -29,6 +29,9 @@ struct GlobalOptions {
 // the default file, the built-in defaults are used (and said so on stderr).
 [[nodiscard]] std::optional<config::Config> load_config(const GlobalOptions& options);
 
+// queue.directory, or "<state_dir>/spool" when empty (run and queue agree on it).
+[[nodiscard]] std::filesystem::path spool_directory(const config::Config& cfg);
+
 struct ResolveOptions {
   std::vector<std::string> domains;
   std::optional<std::uint16_t> port;
