@@ -81,6 +81,7 @@ int cmd_run(const GlobalOptions& options) {
   if (cfg.server.hostname.empty()) cfg.server.hostname = hostname_of(cfg);
   setup_logging(cfg.log);
   auto log = logger("main");
+  for (const auto& w : config_warnings(cfg)) log->warn("{}", w.substr(w.find("warning: ") + 9));
 
   asio::io_context io(1);
   std::unique_ptr<dns::UnboundResolver> resolver;

@@ -29,6 +29,11 @@ struct GlobalOptions {
 // the default file, the built-in defaults are used (and said so on stderr).
 [[nodiscard]] std::optional<config::Config> load_config(const GlobalOptions& options);
 
+// Settings that are valid but almost certainly not what the operator meant ("FILE:LINE:COL:
+// warning: …"): a listener nobody may relay through, AUTH without a credentials file or without
+// TLS. check-config prints them; run logs them.
+[[nodiscard]] std::vector<std::string> config_warnings(const config::Config& cfg);
+
 // queue.directory, or "<state_dir>/spool" when empty (run and queue agree on it).
 [[nodiscard]] std::filesystem::path spool_directory(const config::Config& cfg);
 

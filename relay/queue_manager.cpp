@@ -13,6 +13,7 @@
 #include <random>
 
 #include "dns/destination.hpp"
+#include "relay/delivery_log.hpp"
 #include "relay/dsn.hpp"
 #include "relay/logging.hpp"
 #include "relay/routing.hpp"
@@ -72,7 +73,7 @@ MessageState initial_state(const Envelope& envelope) {
 
 }  // namespace
 
-std::string read_headers(const Envelope& envelope, std::size_t limit) {
+std::string header_section(const Envelope& envelope, std::size_t limit) {
   std::string text = read_message(envelope, limit);
   if (text.rfind("\r\n", 0) == 0) return {};
   if (const auto end = text.find("\r\n\r\n"); end != std::string::npos) text.resize(end + 2);
@@ -338,7 +339,7 @@ asio::awaitable<void> QueueManager::queue_notice(const Entry& entry, DsnKind kin
   if (kind == DsnKind::failure && original.ret != Ret::headers && original.size <= kReturnFullLimit) {
     text = read_message(original, kReturnFullLimit);
   } else {
-    text = read_headers(original);
+    text = header_section(original);
     if (kind == DsnKind::failure) original.ret = Ret::headers;
   }
   DsnInput input;
@@ -412,7 +413,8 @@ std::vector<QueueEntry> QueueManager::list() {
 std::optional<std::string> QueueManager::show(const QueueId& id) {
   auto it = messages_.find(id);
   if (it == messages_.end() || it->second.removed) return std::nullopt;
-  return format_show(it->second.message, read_headers(it->second.message.envelope));
+  // The same text as `queue show` reading the spool directly (LF line ends).
+  return format_show(it->second.message, read_headers(it->second.message).value_or(std::string()));
 }
 
 asio::awaitable<std::size_t> QueueManager::flush(std::optional<QueueId> id) {
@@ -514,7 +516,22 @@ QueueManager::DeliverFunction make_delivery_function(asio::any_io_executor execu
     // connection set-up, d = transmission.
     const auto attempt_started = Clock::now();
     const auto waited_from = std::chrono::steady_clock::now();
-    const Routing routing = route_for(config, domain, (*seeds)());
+    // SMTPUTF8 mail may name a UTF-8 domain: DNS and the policy tables know its A-label.
+    const std::optional<std::string> ascii_domain = dns_domain(domain);
+    if (!ascii_domain) {
+      std::vector<RecipientResult> bad;
+      for (const auto& r : envelope.recipients) {
+        RecipientResult res;
+        res.recipient = r;
+        res.status = DeliveryStatus::bounced;
+        res.dsn = "5.1.2";
+        res.reason = "invalid internationalized domain name " + domain;
+        smtp_log(delivery_line(envelope, res, false));
+        bad.push_back(std::move(res));
+      }
+      co_return bad;
+    }
+    const Routing routing = route_for(config, *ascii_domain, (*seeds)());
     std::string permit_domain = domain;
     Permit permit = co_await limiter.acquire(std::move(permit_domain));
     const auto started = std::chrono::steady_clock::now();

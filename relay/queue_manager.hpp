@@ -136,8 +136,9 @@ class QueueManager final : public QueueControl {
                                                                    ConcurrencyLimiter& limiter, Connector connector,
                                                                    LogSink smtp_log);
 
-// The message's header section (up to the first empty line), read from its spool file; at most
-// `limit` bytes.
-[[nodiscard]] std::string read_headers(const Envelope& envelope, std::size_t limit = 256 * 1024);
+// The message's header section as stored (CRLF, up to and without the empty line), read from its
+// spool file, at most `limit` bytes: what notices return for RET=HDRS. (`queue show` uses
+// queue_control.hpp's read_headers, which gives LF line ends for a terminal.)
+[[nodiscard]] std::string header_section(const Envelope& envelope, std::size_t limit = 256 * 1024);
 
 }  // namespace danerelay::relay

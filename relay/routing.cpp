@@ -1,7 +1,27 @@
 // relay/routing.cpp — see routing.hpp.
 #include "relay/routing.hpp"
 
+#include <idn2.h>
+
+#include <algorithm>
+#include <cstdlib>
+
 namespace danerelay::relay {
+
+std::optional<std::string> dns_domain(std::string_view domain) {
+  const bool ascii = std::all_of(domain.begin(), domain.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  if (ascii) return std::string(domain);
+  const std::string input(domain);
+  char* out = nullptr;
+  const int rc = idn2_to_ascii_8z(input.c_str(), &out, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+  if (rc != IDN2_OK || out == nullptr) {
+    idn2_free(out);
+    return std::nullopt;
+  }
+  std::string result(out);
+  idn2_free(out);
+  return result;
+}
 
 Routing route_for(const config::Config& config, std::string_view domain, std::uint64_t shuffle_seed) {
   Routing r;

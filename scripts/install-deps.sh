@@ -10,6 +10,8 @@ packages=(
   libboost1.81-dev libssl-dev libunbound-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   # SMTP AUTH password hashes (crypt_r: yescrypt, SHA-512-crypt, bcrypt); mkpasswd makes them
   libcrypt-dev whois
+  # SMTPUTF8 recipient domains → A-labels for DNS (IDNA2008)
+  libidn2-dev
   # tests: GoogleTest/GoogleMock, ldns-keygen/ldns-signzone for the signed test hierarchy,
   # iproute2 + util-linux to run the suite in a network namespace with only loopback,
   # pflogsumm to check that operators' log tools read our delivery lines

@@ -64,6 +64,20 @@ TEST_F(Cli, CheckConfigAcceptsTheGeneratedWorldConfig) {
   EXPECT_NE(r.output.find("configuration OK"), std::string::npos);
 }
 
+TEST_F(Cli, CheckConfigWarnsAboutAListenerNobodyMayUse) {
+  const auto file = write("closed.toml",
+                          "[[listener]]\nname = \"closed\"\naddress = \"127.0.0.1:2525\"\ntls = \"none\"\nauth = \"none\"\n\n"
+                          "[[listener]]\nname = \"sub\"\naddress = \"127.0.0.1:2587\"\ntls = \"none\"\nauth = \"required\"\n");
+  auto r = run("check-config -c " + file);
+  EXPECT_EQ(r.status, 0) << "warnings are not errors: " << r.output;
+  EXPECT_NE(r.output.find(file + ":1:1: warning: listener \"closed\": auth = \"none\" and allow_networks is empty"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("listener \"sub\": AUTH is enabled but server.credentials_file is not set"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("listener \"sub\": AUTH is only offered over TLS"), std::string::npos) << r.output;
+}
+
 TEST_F(Cli, CheckConfigExitsTwoAndNamesFileLineColumnAndKey) {
   const auto file = write("bad.toml", "[dns]\nquery_timeout = \"soon\"\n\n[policy]\ndefault = \"daen\"\n");
   auto r = run("check-config -c " + file);
