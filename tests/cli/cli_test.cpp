@@ -3,8 +3,6 @@
 // test world printing readable plans.
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +14,7 @@
 #include <fstream>
 #include <string>
 
+#include "tests/support/daemon.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/world.hpp"
 
@@ -54,6 +53,19 @@ class Cli : public ::testing::Test {
     return path.string();
   }
   static std::string config() { return world_->config_file.string(); }
+  // The world's configuration with a private state directory and one listener on a free
+  // loopback port (not the default [::]:25, which needs root and would collide with the MX sinks
+  // of other suites).
+  static std::string daemon_config(const std::string& name) {
+    std::ifstream in(world_->config_file);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto p = text.find("state_dir = ");
+    const auto state = dir_->path() / (name + "-state");
+    text.replace(p, text.find('\n', p) - p, "state_dir = \"" + state.string() + "\"");
+    text += "\n[[listener]]\nname = \"relay\"\naddress = \"127.0.0.1:" + std::to_string(danerelay::testsupport::free_port()) +
+            "\"\nallow_networks = [\"127.0.0.0/8\"]\n";
+    return write(name + ".toml", text);
+  }
   static inline danerelay::testsupport::TempDir* dir_ = nullptr;
   static inline danerelay::testsupport::World* world_ = nullptr;
 };
@@ -154,40 +166,15 @@ TEST_F(Cli, ResolveWithAWrongTrustAnchorFailsTheSelfTestAndDefers) {
 }
 
 TEST_F(Cli, RunStartsSelfTestsLogsAndStopsCleanlyOnSigterm) {
-  int out[2];
-  ASSERT_EQ(pipe(out), 0);
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    dup2(out[1], STDERR_FILENO);
-    dup2(out[1], STDOUT_FILENO);
-    close(out[0]);
-    const std::string cfg = config();
-    execl(DANERELAY_BINARY, DANERELAY_BINARY, "run", "-c", cfg.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(out[1]);
-  std::string log;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (log.find("validation works") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-    pollfd p{out[0], POLLIN, 0};
-    if (poll(&p, 1, 200) <= 0) continue;
-    char buf[1024];
-    const auto n = read(out[0], buf, sizeof buf);
-    if (n <= 0) break;
-    log.append(buf, static_cast<std::size_t>(n));
-  }
-  kill(pid, SIGTERM);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  char buf[1024];
-  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) log.append(buf, static_cast<std::size_t>(n));
-  close(out[0]);
+  const auto cfg = daemon_config("run");
+  danerelay::testsupport::Daemon daemon(DANERELAY_BINARY, cfg, dir_->path() / "run.log");
+  EXPECT_TRUE(daemon.wait_log("validation works", std::chrono::seconds(20))) << daemon.log();
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(), 0) << daemon.log();
+  const std::string log = daemon.log();
   EXPECT_NE(log.find("danerelay/dns["), std::string::npos) << log;
   EXPECT_NE(log.find("DNSSEC self-test (. DNSKEY): validation works"), std::string::npos) << log;
   EXPECT_NE(log.find("stopping"), std::string::npos) << log;
-  ASSERT_TRUE(WIFEXITED(status)) << log;
-  EXPECT_EQ(WEXITSTATUS(status), 0) << log;
 }
 
 // ---- danerelay queue ---------------------------------------------------------------------------
@@ -234,43 +221,20 @@ TEST_F(Cli, QueueChangesNeedTheDaemon) {
 
 // With the daemon running, the verbs go over its control socket.
 TEST_F(Cli, QueueTalksToTheRunningDaemon) {
-  int out[2];
-  ASSERT_EQ(pipe(out), 0);
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    dup2(out[1], STDERR_FILENO);
-    dup2(out[1], STDOUT_FILENO);
-    close(out[0]);
-    const std::string cfg = config();
-    execl(DANERELAY_BINARY, DANERELAY_BINARY, "run", "-c", cfg.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(out[1]);
-  std::string log;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (log.find("daemon started") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-    pollfd p{out[0], POLLIN, 0};
-    if (poll(&p, 1, 200) <= 0) continue;
-    char buf[1024];
-    const auto n = read(out[0], buf, sizeof buf);
-    if (n <= 0) break;
-    log.append(buf, static_cast<std::size_t>(n));
-  }
-  const auto list = run("-c " + config() + " queue list");
-  const auto flush = run("-c " + config() + " queue flush");
-  const auto hold = run("-c " + config() + " queue hold 0123456789AB");
-  kill(pid, SIGTERM);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  char buf[1024];
-  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) log.append(buf, static_cast<std::size_t>(n));
-  close(out[0]);
+  const auto cfg = daemon_config("qdaemon");
+  danerelay::testsupport::Daemon daemon(DANERELAY_BINARY, cfg, dir_->path() / "qdaemon.log");
+  ASSERT_TRUE(daemon.wait_log("daemon started", std::chrono::seconds(20))) << daemon.log();
+  const auto list = run("-c " + cfg + " queue list");
+  const auto flush = run("-c " + cfg + " queue flush");
+  const auto hold = run("-c " + cfg + " queue hold 0123456789AB");
+  daemon.signal(SIGTERM);
+  const int status = daemon.wait();
+  const std::string log = daemon.log();
   ASSERT_NE(log.find("daemon started"), std::string::npos) << log;
   EXPECT_NE(log.find("control socket listening on "), std::string::npos) << log;
   EXPECT_EQ(log.find("Sanitizer"), std::string::npos) << log;
   EXPECT_EQ(log.find("runtime error"), std::string::npos) << log;
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << log;
+  EXPECT_EQ(status, 0) << log;
   EXPECT_EQ(list.status, 0) << list.output;
   EXPECT_NE(list.output.find("Mail queue is empty\n"), std::string::npos) << list.output;
   EXPECT_EQ(flush.status, 0) << flush.output;
