@@ -38,6 +38,7 @@
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -56,6 +57,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <latch>
 #include <map>
 #include <mutex>
 #include <set>
@@ -592,6 +594,10 @@ struct Core {
 
   std::atomic<std::uint64_t> commits{0}, flush_rounds{0}, state_writes{0}, removals{0};
 
+  // Helpers for the side-by-side fdatasyncs of a round, started once (not per round: a thread
+  // start costs more than a small round's flushes). The disk thread is the kSyncThreads-th.
+  asio::thread_pool sync_pool{kSyncThreads - 1};
+
   void enqueue(Job job) {
     {
       std::lock_guard lock(mutex);
@@ -727,10 +733,15 @@ struct Core {
       auto drain = [&] {
         for (std::size_t i = next++; i < to_sync.size(); i = next++) sync_one(*to_sync[i]);
       };
-      std::vector<std::thread> helpers;
-      for (std::size_t t = 1; t < workers; ++t) helpers.emplace_back(drain);
+      std::latch helpers_done(static_cast<std::ptrdiff_t>(workers - 1));
+      for (std::size_t t = 1; t < workers; ++t) {
+        asio::post(sync_pool, [&] {
+          drain();
+          helpers_done.count_down();
+        });
+      }
       drain();
-      for (auto& h : helpers) h.join();  // every flush done before any rename below
+      helpers_done.wait();  // every flush done before any rename below
     }
 
     // 3. Renames (and the first half of removals).
