@@ -199,7 +199,7 @@ struct DestinationPolicy {
   std::string pattern;
   std::optional<TlsLevel> level;
   std::optional<NextHop> nexthop;
-  std::vector<std::string> match;   // verify/secure: extra names the certificate may carry
+  std::vector<std::string> match;   // verify/secure: replaces the level's names (P-01; tls/policy.hpp)
   SourceLocation where;
   friend bool operator==(const DestinationPolicy&, const DestinationPolicy&) = default;
 };

@@ -773,6 +773,19 @@ class ConfigReader {
                  "\"match\" has no effect at level " + in_quotes(to_string(level)) + " (only verify and secure use it)");
         return std::nullopt;
       }
+      // P-02: an address literal is never matched against certificate names, so verify/secure
+      // need a literal name in match=, or no mail could ever be delivered.
+      if (dest.nexthop && dest.nexthop->address_literal && (level == TlsLevel::verify || level == TlsLevel::secure) &&
+          std::none_of(dest.match.begin(), dest.match.end(), [](const std::string& m) {
+            return m != "hostname" && m != "nexthop" && m != "dot-nexthop";
+          })) {
+        const auto* n = s.node("nexthop");
+        ld_.fail(Field{*n, child_key(f.key, "nexthop")},
+                 "address-literal nexthop " + written(*n) + " at level " + in_quotes(to_string(level)) +
+                     " leaves no certificate name to check (address literals are never names): add match = "
+                     "[\"the.server.name\"]");
+        return std::nullopt;
+      }
       // DANE does not apply to address literals (RFC 7672 §2.2, D-15): dane-only could never deliver.
       if (dest.nexthop && dest.nexthop->address_literal && level == TlsLevel::dane_only) {
         const auto* n = s.node("nexthop");

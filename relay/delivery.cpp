@@ -80,6 +80,7 @@ asio::awaitable<std::vector<RecipientResult>> deliver(Envelope envelope, dns::De
       continue;
     }
     tls::HostPolicy policy = tls::decide(plan, host, settings.level, settings.digest_order, settings.match_names);
+    for (const std::string& note : policy.notes) log(envelope.id.str() + ": " + note);
     if (policy.requirement == tls::Requirement::defer) {
       // D-14, D-20: mandatory DANE cannot be met by this host; never connect to it.
       last = {policy.dsn, policy.reason, host.name, host.addresses.empty() ? "" : host.addresses.front().to_string(), plan.port};

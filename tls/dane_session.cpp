@@ -61,6 +61,33 @@ void set_names(SSL* ssl, const HostPolicy& policy, bool first_is_set) {
 
 }  // namespace
 
+void load_tlsa_records(SSL* ssl, std::span<const dns::TlsaRecord> records, SessionSetup& setup) {
+  for (const dns::TlsaRecord& r : records) {
+    // D-38: never hand PKIX usages to OpenSSL, whatever the policy list says.
+    if (r.usage != 2 && r.usage != 3) {
+      ++setup.tlsa_rejected;
+      setup.notes.push_back(r.to_string() + ": PKIX usage not loaded (D-38)");
+      continue;
+    }
+    ERR_clear_error();
+    const int rc = SSL_dane_tlsa_add(ssl, r.usage, r.selector, r.matching_type, r.data.data(), r.data.size());
+    if (rc > 0) {
+      ++setup.tlsa_loaded;
+    } else if (rc == 0) {
+      // 0: this record is unusable (disabled digest, wrong length, unparsable Full(0) data).
+      ++setup.tlsa_rejected;
+      const std::string why = drain_openssl_errors();
+      setup.notes.push_back(r.to_string() + ": refused by OpenSSL" + (why.empty() ? "" : " (" + why + ")"));
+    } else {
+      // < 0: OpenSSL itself failed (DANE not enabled, out of memory). Counting that as an
+      // unusable record could turn an authenticated session into unauthenticated TLS when it
+      // happens to every record: fail the host instead, as Postfix does (tls_dane.c).
+      throw_tls_error("SSL_dane_tlsa_add failed for " + r.to_string());
+    }
+  }
+  ERR_clear_error();
+}
+
 SessionSetup configure_session(SSL* ssl, const HostPolicy& policy) {
   if (policy.requirement == Requirement::none || policy.requirement == Requirement::defer) {
     throw std::invalid_argument("no TLS session for requirement " + std::string(to_string(policy.requirement)));
@@ -80,25 +107,7 @@ SessionSetup configure_session(SSL* ssl, const HostPolicy& policy) {
       if (SSL_dane_enable(ssl, policy.base_domain.c_str()) <= 0) throw_tls_error("SSL_dane_enable failed");
       SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
       set_names(ssl, policy, true);
-      for (const dns::TlsaRecord& r : policy.usable) {
-        // D-38: never hand PKIX usages to OpenSSL, whatever the policy list says.
-        if (r.usage != 2 && r.usage != 3) {
-          ++setup.tlsa_rejected;
-          setup.notes.push_back(r.to_string() + ": PKIX usage not loaded (D-38)");
-          continue;
-        }
-        ERR_clear_error();
-        const int rc = SSL_dane_tlsa_add(ssl, r.usage, r.selector, r.matching_type, r.data.data(), r.data.size());
-        if (rc > 0) {
-          ++setup.tlsa_loaded;
-        } else {
-          // 0: unusable record (disabled digest, wrong length, unparsable Full(0) data);
-          // < 0: OpenSSL internal trouble — still only this record is lost, never the process.
-          ++setup.tlsa_rejected;
-          const std::string why = drain_openssl_errors();
-          setup.notes.push_back(r.to_string() + ": refused by OpenSSL" + (why.empty() ? "" : " (" + why + ")"));
-        }
-      }
+      load_tlsa_records(ssl, policy.usable, setup);
       ERR_clear_error();
       if (setup.tlsa_loaded == 0) {
         // D-33: the secure RRset still commits us to TLS, but nothing can authenticate.
@@ -110,6 +119,8 @@ SessionSetup configure_session(SSL* ssl, const HostPolicy& policy) {
       break;
     }
     case Requirement::pkix:
+      // P-02: a PKIX session without a name to check would accept any CA-signed certificate.
+      if (policy.reference_ids.empty()) throw std::invalid_argument("PKIX verification without reference identifiers");
       set_names(ssl, policy, false);
       SSL_set_verify(ssl, SSL_VERIFY_PEER, &record_failure);
       break;

@@ -12,12 +12,13 @@
 //            checks (DANE_FLAG_NO_DANE_EE_NAMECHECKS, D-36, R-02; OpenSSL also skips expiry for a
 //            DANE-EE match); every reference id via SSL_add1_host for DANE-TA (D-40, R-08) with
 //            X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS (D-41); each usable record via
-//            SSL_dane_tlsa_add. Records OpenSSL refuses (return ≤ 0: disabled digest, bad length,
-//            Full(0) data that does not parse) count as unusable, never as an error; usages 0/1
+//            SSL_dane_tlsa_add. Records OpenSSL refuses (return 0: disabled digest, bad length,
+//            Full(0) data that does not parse) count as unusable; an OpenSSL failure (return < 0)
+//            throws TlsError, so the host fails and the mail is deferred; usages 0/1
 //            are never loaded (OpenSSL 3.0 would accept them; RFC 7672 §3.1.3, D-38). If none is
 //            accepted the connection is TLS without authentication (encrypt, D-33). Otherwise
 //            SSL_VERIFY_PEER: a chain that matches no record aborts the handshake (D-39, D-45).
-//   pkix     SNI, reference ids with the same name-check flags, SSL_VERIFY_PEER against the
+//   pkix     at least one reference id (else std::invalid_argument, P-02); SNI, reference ids with the same name-check flags, SSL_VERIFY_PEER against the
 //            context's PKIX store (verify, secure levels).
 //   encrypt, opportunistic
 //            SNI when known; SSL_VERIFY_NONE (the chain is still checked, for reporting only).
@@ -33,6 +34,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -50,6 +52,11 @@ struct SessionSetup {
 
 // Configures `ssl` (fresh, from a context made by make_client_context) for `policy`.
 [[nodiscard]] SessionSetup configure_session(SSL* ssl, const HostPolicy& policy);
+
+// The record loop of the dane requirement, on an SSL object that SSL_dane_enable() has
+// prepared: counts loaded and refused records into `setup`; throws TlsError when OpenSSL fails
+// (SSL_dane_tlsa_add < 0). configure_session() calls it; tests call it directly.
+void load_tlsa_records(SSL* ssl, std::span<const dns::TlsaRecord> records, SessionSetup& setup);
 
 // The first certificate verification failure OpenSSL reported during the handshake.
 struct VerifyFailure {

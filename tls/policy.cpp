@@ -146,6 +146,56 @@ std::vector<std::string> dane_reference_ids(const dns::DeliveryPlan& plan, const
   return ids;
 }
 
+// P-01, P-03 (Postfix smtp_tls_policy.c / tls_verify.c): the names a PKIX-verified certificate
+// must carry. `match` *replaces* the level's default (verify: hostname; secure: nexthop +
+// dot-nexthop). The keywords are expanded for this delivery:
+//   hostname     the MX host name (implicit MX: the domain; configured next hop: that host);
+//   nexthop      the next-hop domain (the recipient domain, or the configured next hop);
+//   dot-nexthop  any subdomain of the next-hop domain;
+// any other value is a literal name, ".name" its subdomains. Address literals are never names.
+// `secure` never trusts a host name learned from an MX RRset that was not DNSSEC-validated;
+// `verify` does (as Postfix's does), and says so in `notes`.
+std::vector<std::string> pkix_reference_ids(const dns::DeliveryPlan& plan, const dns::Host& host, TlsLevel level,
+                                            std::span<const std::string> match_names, std::vector<std::string>& notes) {
+  static const std::vector<std::string> kVerifyDefault{"hostname"};
+  static const std::vector<std::string> kSecureDefault{"nexthop", "dot-nexthop"};
+  const std::span<const std::string> patterns =
+      !match_names.empty() ? match_names
+                           : std::span<const std::string>(level == TlsLevel::verify ? kVerifyDefault : kSecureDefault);
+  const bool literal_host = is_address_literal(plan, host);
+  const bool host_from_insecure_mx = plan.kind == dns::DestinationKind::mx && plan.mx_insecure();
+  std::string nexthop;
+  if (plan.kind != dns::DestinationKind::address_literal) {
+    nexthop = plan.kind == dns::DestinationKind::nexthop ? plan.next_hop : dns::normalize_name(plan.domain);
+    if (!nexthop.empty() && nexthop.front() == '[') nexthop.clear();
+  }
+  std::vector<std::string> ids;
+  for (const std::string& pattern : patterns) {
+    if (pattern == "hostname") {
+      if (literal_host) continue;
+      if (host_from_insecure_mx) {
+        if (level == TlsLevel::secure) {
+          notes.push_back("secure: MX host name " + host.name + " not matched: the MX lookup for " + plan.domain +
+                          " was not DNSSEC-validated (P-03)");
+          continue;
+        }
+        notes.push_back("verify: matching MX host name " + host.name + " learned from an insecure MX lookup for " +
+                        plan.domain + " (subject to DNS forgery, P-03)");
+      }
+      add_unique(ids, dns::normalize_name(host.name));
+    } else if (pattern == "nexthop") {
+      add_unique(ids, nexthop);
+    } else if (pattern == "dot-nexthop") {
+      if (!nexthop.empty()) add_unique(ids, "." + nexthop);
+    } else {
+      const bool dot = !pattern.empty() && pattern.front() == '.';
+      const std::string name = dns::normalize_name(dot ? std::string_view(pattern).substr(1) : std::string_view(pattern));
+      if (!name.empty()) add_unique(ids, dot ? "." + name : name);
+    }
+  }
+  return ids;
+}
+
 void defer(HostPolicy& p, std::string reason) {
   p.requirement = Requirement::defer;
   p.dsn = "4.7.5";
@@ -315,20 +365,13 @@ HostPolicy decide(const dns::DeliveryPlan& plan, const dns::Host& host, TlsLevel
     case TlsLevel::secure:
       p.requirement = Requirement::pkix;
       p.sni = connect_name;
-      if (level == TlsLevel::verify) {
-        // Postfix "verify": the MX host name as found in DNS (subject to DNS forgery without DNSSEC).
-        if (!literal) add_unique(p.reference_ids, host.name);
-      } else {
-        // Postfix "secure" (match=nexthop:dot-nexthop): the next-hop domain and its subdomains;
-        // names learned from the MX lookup are not trusted.
-        const std::string nexthop =
-            plan.kind == dns::DestinationKind::nexthop ? plan.next_hop : dns::normalize_name(plan.domain);
-        if (!nexthop.empty() && nexthop.front() != '[') {
-          add_unique(p.reference_ids, nexthop);
-          add_unique(p.reference_ids, "." + nexthop);
-        }
+      p.reference_ids = pkix_reference_ids(plan, host, level, match_names, p.notes);
+      if (p.reference_ids.empty()) {
+        // P-02: no names means no connection; never "any certificate a CA signed".
+        defer(p, "no certificate names to match for " + host_port(plan, host) + " (" + std::string(level_name(level)) +
+                     (literal ? ": an address literal is never matched against certificate names" : "") +
+                     "; configure match names)");
       }
-      for (const std::string& name : match_names) add_unique(p.reference_ids, dns::normalize_name(name));
       return p;
   }
   defer(p, "unknown TLS security level");

@@ -21,8 +21,11 @@
 //              TLSA lookup error → defer 4.7.5 (D-13).
 //   dane-only  like dane with usable records; everything else defers 4.7.5 (D-14), and so does
 //              an insecure MX RRset (D-20).
-//   verify     PKIX (CA store) with the MX host name (+ configured match names) as reference ids.
-//   secure     PKIX with the next-hop domain and its subdomains (+ match names) as reference ids.
+//   verify     PKIX (CA store); names: the MX host name, or the destination's `match` list instead.
+//   secure     PKIX; names: the next-hop domain and its subdomains, or the `match` list instead.
+//              `match` replaces the default (Postfix, P-01); its keywords hostname, nexthop and
+//              dot-nexthop are expanded per delivery; no names at all → defer 4.7.5 (P-02);
+//              secure never trusts the MX host name from an insecure MX lookup (P-03).
 // The non-DANE levels do not consult TLSA at all (as in Postfix, where only the dane levels look
 // TLSA up): a TLSA lookup error there is not a reason to defer. (The planner has already marked
 // such a host unusable, D-07, so delivery never gets here with it.)
@@ -80,6 +83,9 @@ struct HostPolicy {
   // dane:encrypt (all TLSA unusable), dane:halfdane (MX insecure), dane:may (no secure TLSA),
   // dane-only, verify, secure.
   std::string tls_feature;
+  // Decisions worth an info line in the delivery log (P-03: an MX host name matched, or not,
+  // although the MX lookup was insecure).
+  std::vector<std::string> notes;
 
   [[nodiscard]] bool tls_required() const noexcept {
     return requirement == Requirement::encrypt || requirement == Requirement::dane || requirement == Requirement::pkix;
@@ -92,7 +98,8 @@ struct HostPolicy {
 
 // Decides the policy for one host of a plan. `digest_order` is the configured RFC 7671 §9
 // order, strongest first (config::TlsClientSettings::digest_order); `match_names` are the
-// destination's extra names for verify/secure (config::DestinationPolicy::match).
+// destination's `match` list for verify/secure (config::DestinationPolicy::match): empty means
+// the level's default; otherwise it replaces it (P-01).
 [[nodiscard]] HostPolicy decide(const dns::DeliveryPlan& plan, const dns::Host& host, config::TlsLevel level,
                                 std::span<const std::string> digest_order,
                                 std::span<const std::string> match_names = {});

@@ -716,6 +716,25 @@ TEST(ConfigLoad, DaneOnlyWithAnAddressLiteralNexthopIsRejected) {
                   .ok());
 }
 
+TEST(ConfigLoad, P02_PkixWithAnAddressLiteralNexthopNeedsALiteralMatchName) {
+  // An address literal is never a certificate name: verify/secure with only keywords (or the
+  // default) would leave nothing to check, and the relay would defer every message.
+  for (const std::string level : {"verify", "secure"}) {
+    EXPECT_EQ(errors_of("[policy.destination.\"p.example\"]\nlevel = \"" + level + "\"\nnexthop = \"[192.0.2.1]:25\"\n"),
+              Lines{"danerelay.toml:3:11: error: address-literal nexthop \"[192.0.2.1]:25\" at level \"" + level +
+                    "\" leaves no certificate name to check (address literals are never names): add match = "
+                    "[\"the.server.name\"] for key \"policy.destination.\\\"p.example\\\".nexthop\""});
+    EXPECT_EQ(errors_of("[policy.destination.\"p.example\"]\nlevel = \"" + level +
+                        "\"\nnexthop = \"[192.0.2.1]:25\"\nmatch = [\"hostname\", \"nexthop\"]\n")
+                  .size(),
+              1u);
+    EXPECT_TRUE(load_string("[policy.destination.\"p.example\"]\nlevel = \"" + level +
+                                "\"\nnexthop = \"[192.0.2.1]:25\"\nmatch = [\"smtp.p.example\"]\n",
+                            "x.toml")
+                    .ok());
+  }
+}
+
 // ── The shipped example and the reference ────────────────────────────────────────────────────
 
 TEST(ExampleConfig, LoadsWithoutErrors) {

@@ -669,5 +669,42 @@ TEST(DaneSession, RefusesPoliciesWithoutTls) {
   EXPECT_THROW((void)configure_session(ssl.get(), p), std::invalid_argument);
 }
 
+TEST(DaneSession, P02_RefusesPkixWithoutReferenceIdentifiers) {
+  auto ctx = make_client_context({});
+  SslPtr ssl(SSL_new(ctx.get()));
+  HostPolicy p;
+  p.requirement = Requirement::pkix;
+  EXPECT_THROW((void)configure_session(ssl.get(), p), std::invalid_argument)
+      << "no names would accept any CA-signed certificate";
+}
+
+TEST(DaneSession, AnOpenSslFailureWhileLoadingTlsaFailsTheHost) {
+  // Issue 10 item 6: SSL_dane_tlsa_add() < 0 is OpenSSL failing, not an unusable record. Here
+  // DANE was never enabled on the SSL object, so OpenSSL returns -1 for every record; counting
+  // that as "unusable" would turn the session into unauthenticated TLS (D-33) silently.
+  auto ctx = make_client_context({});
+  SslPtr ssl(SSL_new(ctx.get()));
+  dns::TlsaRecord r;
+  r.usage = 3;
+  r.selector = 1;
+  r.matching_type = 1;
+  r.data.assign(32, 0xab);
+  const std::vector<dns::TlsaRecord> records{r};
+  SessionSetup setup;
+  EXPECT_THROW(load_tlsa_records(ssl.get(), records, setup), TlsError);
+  EXPECT_EQ(setup.tlsa_loaded, 0u);
+
+  // The same record on a DANE-enabled SSL loads; a wrong-length digest is merely unusable (0).
+  SslPtr enabled(SSL_new(ctx.get()));
+  ASSERT_GT(SSL_dane_enable(enabled.get(), "mx.example.test"), 0);
+  dns::TlsaRecord short_digest = r;
+  short_digest.data.resize(20);
+  const std::vector<dns::TlsaRecord> mixed{r, short_digest};
+  SessionSetup ok;
+  load_tlsa_records(enabled.get(), mixed, ok);
+  EXPECT_EQ(ok.tlsa_loaded, 1u);
+  EXPECT_EQ(ok.tlsa_rejected, 1u);
+}
+
 }  // namespace
 }  // namespace danerelay::tls

@@ -176,7 +176,8 @@ const Row kRows[] = {
     {"Level", TlsLevel::verify, Dns::secure_denial, {kPkix, "verify"}, {kPkix, "verify"}},
     {"Level", TlsLevel::verify, Dns::insecure, {kPkix, "verify"}, {kPkix, "verify"}},
     {"Level", TlsLevel::verify, Dns::insecure_address, {kPkix, "verify"}, {kPkix, "verify"}},
-    {"Level", TlsLevel::verify, Dns::not_applicable, {kPkix, "verify"}, {kPkix, "verify"}},
+    // P-02: an MX naming an address literal leaves verify (hostname) no name to check: defer.
+    {"P02", TlsLevel::verify, Dns::not_applicable, {kDefer, "verify"}, {kDefer, "verify"}},
     {"Level", TlsLevel::verify, Dns::error, {kPkix, "verify"}, {kPkix, "verify"}},
     {"Level", TlsLevel::secure, Dns::usable, {kPkix, "secure"}, {kPkix, "secure"}},
     {"Level", TlsLevel::secure, Dns::unusable_only, {kPkix, "secure"}, {kPkix, "secure"}},
@@ -469,18 +470,112 @@ TEST(Policy, D40_ImplicitMxWithSecureDenialOfMx) {
   EXPECT_EQ(p.reference_ids, std::vector<std::string>{"implicit.test"});
 }
 
-TEST(Policy, VerifyChecksTheMxHostNameAndMatchNames) {
+TEST(Policy, P01_VerifyDefaultsToTheMxHostName) {
+  const auto p = decide(mx_plan(false), host_in(Dns::secure_denial), TlsLevel::verify, kDefaultOrder);
+  EXPECT_EQ(p.requirement, kPkix);
+  EXPECT_EQ(p.reference_ids, std::vector<std::string>{"mx.example.test"});
+  EXPECT_EQ(p.sni, "mx.example.test");
+  EXPECT_TRUE(p.notes.empty()) << "secure MX: nothing to warn about";
+}
+
+TEST(Policy, P01_SecureDefaultsToTheNextHopAndItsSubdomains) {
+  const auto p = decide(mx_plan(true), host_in(Dns::insecure), TlsLevel::secure, kDefaultOrder);
+  EXPECT_EQ(p.requirement, kPkix);
+  EXPECT_EQ(p.reference_ids, (std::vector<std::string>{"example.test", ".example.test"}));
+}
+
+TEST(Policy, P01_MatchReplacesTheVerifyDefault) {
+  // Postfix: match=backup.example.test is the whole list; the MX host name is not added.
   const std::vector<std::string> match{"Backup.Example.Test."};
   const auto p = decide(mx_plan(true), host_in(Dns::secure_denial), TlsLevel::verify, kDefaultOrder, match);
   EXPECT_EQ(p.requirement, kPkix);
-  EXPECT_EQ(p.reference_ids, (std::vector<std::string>{"mx.example.test", "backup.example.test"}));
-  EXPECT_EQ(p.sni, "mx.example.test");
+  EXPECT_EQ(p.reference_ids, std::vector<std::string>{"backup.example.test"});
+  EXPECT_EQ(p.sni, "mx.example.test") << "SNI is still the host we connect to";
 }
 
-TEST(Policy, SecureChecksTheNextHopAndItsSubdomainsNotTheMxName) {
+TEST(Policy, P01_MatchReplacesTheSecureDefault) {
   const std::vector<std::string> match{"mail.partner.test"};
   const auto p = decide(mx_plan(false), host_in(Dns::insecure), TlsLevel::secure, kDefaultOrder, match);
-  EXPECT_EQ(p.reference_ids, (std::vector<std::string>{"example.test", ".example.test", "mail.partner.test"}));
+  EXPECT_EQ(p.reference_ids, std::vector<std::string>{"mail.partner.test"});
+}
+
+TEST(Policy, P01_KeywordsAreExpandedPerDelivery) {
+  // The finding of issue 10: level=verify, match=["nexthop","dot-nexthop"] must check
+  // partner.example and its subdomains, never the words "nexthop" or the MX host's own name.
+  const std::vector<std::string> match{"nexthop", "dot-nexthop"};
+  auto plan = mx_plan(true, "Partner.Example.");
+  const auto p = decide(plan, host_in(Dns::insecure, "mx.attacker.test"), TlsLevel::verify, kDefaultOrder, match);
+  EXPECT_EQ(p.requirement, kPkix);
+  EXPECT_EQ(p.reference_ids, (std::vector<std::string>{"partner.example", ".partner.example"}));
+
+  const std::vector<std::string> hostname{"hostname", ".Sub.Example.Test", "literal.test"};
+  const auto q = decide(mx_plan(false), host_in(Dns::insecure, "MX1.example.test"), TlsLevel::secure, kDefaultOrder, hostname);
+  EXPECT_EQ(q.reference_ids, (std::vector<std::string>{"mx1.example.test", ".sub.example.test", "literal.test"}));
+}
+
+TEST(Policy, P01_NextHopOfAConfiguredRouteIsTheRouteHost) {
+  dns::DeliveryPlan plan;
+  plan.domain = "routed.test";
+  plan.next_hop = "relay.partner.test";
+  plan.kind = dns::DestinationKind::nexthop;
+  plan.mx_security = dns::Verdict::secure;
+  const std::vector<std::string> match{"hostname", "nexthop", "dot-nexthop"};
+  const auto p = decide(plan, host_in(Dns::insecure, "relay.partner.test"), TlsLevel::secure, kDefaultOrder, match);
+  EXPECT_EQ(p.reference_ids, (std::vector<std::string>{"relay.partner.test", ".relay.partner.test"}));
+  EXPECT_TRUE(p.notes.empty()) << "a configured next hop is not learned from DNS";
+}
+
+TEST(Policy, P03_SecureNeverTrustsTheHostNameOfAnInsecureMx) {
+  const std::vector<std::string> match{"hostname"};
+  const auto p = decide(mx_plan(true), host_in(Dns::insecure), TlsLevel::secure, kDefaultOrder, match);
+  EXPECT_EQ(p.requirement, kDefer) << "P-02: the only name was dropped";
+  EXPECT_EQ(p.dsn, "4.7.5");
+  ASSERT_EQ(p.notes.size(), 1u);
+  EXPECT_NE(p.notes[0].find("not DNSSEC-validated (P-03)"), std::string::npos) << p.notes[0];
+
+  const std::vector<std::string> both{"hostname", "nexthop"};
+  const auto q = decide(mx_plan(true), host_in(Dns::insecure), TlsLevel::secure, kDefaultOrder, both);
+  EXPECT_EQ(q.reference_ids, std::vector<std::string>{"example.test"});
+
+  // With a secure MX RRset the host name is DNSSEC-protected, and secure may use it.
+  const auto r = decide(mx_plan(false), host_in(Dns::insecure), TlsLevel::secure, kDefaultOrder, match);
+  EXPECT_EQ(r.reference_ids, std::vector<std::string>{"mx.example.test"});
+  EXPECT_TRUE(r.notes.empty());
+}
+
+TEST(Policy, P03_VerifyTrustsTheHostNameOfAnInsecureMxAndSaysSo) {
+  const auto p = decide(mx_plan(true), host_in(Dns::insecure), TlsLevel::verify, kDefaultOrder);
+  EXPECT_EQ(p.requirement, kPkix);
+  EXPECT_EQ(p.reference_ids, std::vector<std::string>{"mx.example.test"});
+  ASSERT_EQ(p.notes.size(), 1u);
+  EXPECT_NE(p.notes[0].find("insecure MX lookup for example.test"), std::string::npos) << p.notes[0];
+}
+
+TEST(Policy, P02_AddressLiteralNextHopHasNoNamesAndDefers) {
+  dns::DeliveryPlan plan;
+  plan.domain = "[192.0.2.7]";
+  plan.next_hop = "[192.0.2.7]";
+  plan.kind = dns::DestinationKind::address_literal;
+  plan.mx_security = dns::Verdict::secure;
+  dns::Host h;
+  h.name = "[192.0.2.7]";
+  h.usable = true;
+  h.tlsa.state = TlsaState::not_applicable;
+  for (auto level : {TlsLevel::verify, TlsLevel::secure}) {
+    const auto p = decide(plan, h, level, kDefaultOrder);
+    EXPECT_EQ(p.requirement, kDefer) << "never \"any trusted certificate\"";
+    EXPECT_EQ(p.dsn, "4.7.5");
+    EXPECT_NE(p.reason.find("no certificate names to match for [192.0.2.7]:25"), std::string::npos) << p.reason;
+    EXPECT_TRUE(p.reference_ids.empty());
+    // hostname/nexthop of an address literal are no names either; a literal name is.
+    const std::vector<std::string> keywords{"hostname", "nexthop", "dot-nexthop"};
+    EXPECT_EQ(decide(plan, h, level, kDefaultOrder, keywords).requirement, kDefer);
+    const std::vector<std::string> named{"smtp.partner.test"};
+    const auto q = decide(plan, h, level, kDefaultOrder, named);
+    EXPECT_EQ(q.requirement, kPkix);
+    EXPECT_EQ(q.reference_ids, std::vector<std::string>{"smtp.partner.test"});
+    EXPECT_TRUE(q.sni.empty()) << "RFC 6066 §3: no IP address in SNI";
+  }
 }
 
 TEST(Policy, D12_DaneWithoutTlsaAllowsPlaintextButNotWithUnusableRecords) {
