@@ -27,14 +27,15 @@ ConnectionCache::~ConnectionCache() {
 }
 
 std::unique_ptr<smtp::ClientSession> ConnectionCache::take(const CacheKey& key) {
-  auto [first, last] = entries_.equal_range(key);
-  for (auto it = first; it != last; ++it) {
+  // Newest first is not needed: every entry under one key is equivalent. Stale ones (the peer
+  // closed them or spoke while idle) are closed and skipped, never handed out.
+  for (auto it = entries_.find(key); it != entries_.end() && it->first == key; it = entries_.find(key)) {
     std::shared_ptr<Entry> entry = it->second;
     entries_.erase(it);
     entry->timer.cancel();
-    if (entry->session && entry->session->reusable()) return std::move(entry->session);
+    if (entry->session && entry->session->idle_intact()) return std::move(entry->session);
+    ++stale_;
     if (entry->session) entry->session->close();
-    return nullptr;
   }
   return nullptr;
 }
@@ -57,6 +58,8 @@ void ConnectionCache::put(CacheKey key, std::unique_ptr<smtp::ClientSession> ses
 }
 
 std::size_t ConnectionCache::size() const noexcept { return entries_.size(); }
+
+std::uint64_t ConnectionCache::stale() const noexcept { return stale_; }
 
 void ConnectionCache::clear() {
   auto entries = std::move(entries_);

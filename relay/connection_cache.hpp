@@ -1,7 +1,10 @@
 // relay/connection_cache.hpp — idle SMTP sessions kept for the next message to the same place.
 //
 // The key is what the session was authenticated for: recipient domain, MX host, address, port,
-// TLSA base domain and security level (with its reference identifiers). A connection verified
+// TLSA base domain, the usable TLSA records it was authenticated with, the enforced requirement
+// and level (with its reference identifiers) and whether the MX RRset was insecure. A session
+// authenticated under earlier records, or logged "Verified" before the MX lookup turned
+// insecure, is therefore never reused. A connection verified
 // for one domain's reference identifiers is never handed to another domain's recipients, even
 // when both domains share the MX host and address (Exim's rule; RFC 7672 §3.2.2 names are per
 // destination). Entries live for a bounded idle time and number of uses, then get a QUIT.
@@ -29,6 +32,9 @@ struct CacheKey {
   std::string tlsa_base;                   // TLSA base domain, "" without DANE
   std::string requirement;                 // tls::Requirement + level, e.g. "dane/dane"
   std::vector<std::string> reference_ids;  // names the peer was checked against
+  std::vector<std::string> usable_tlsa;    // "usage selector mtype hex" of every record loaded
+  std::string sni;                         // server name sent
+  bool mx_insecure = false;                // D-18: Trusted, never Verified
   auto operator<=>(const CacheKey&) const = default;
 };
 
@@ -39,11 +45,14 @@ class ConnectionCache {
   ConnectionCache(const ConnectionCache&) = delete;
   ConnectionCache& operator=(const ConnectionCache&) = delete;
 
-  // A cached session for exactly this key, or nullptr.
+  // A cached session for exactly this key whose connection is still intact
+  // (ClientSession::idle_intact), or nullptr. Stale sessions met on the way are closed.
   [[nodiscard]] std::unique_ptr<smtp::ClientSession> take(const CacheKey& key);
   // Keeps a session that is still reusable and below the use limit; otherwise ends it.
   void put(CacheKey key, std::unique_ptr<smtp::ClientSession> session);
   [[nodiscard]] std::size_t size() const noexcept;
+  // Sessions take() found closed or spoken to by the peer while idle, and discarded.
+  [[nodiscard]] std::uint64_t stale() const noexcept;
   // Ends every cached session (QUIT).
   void clear();
 
@@ -56,6 +65,7 @@ class ConnectionCache {
   std::chrono::milliseconds idle_time_;
   int max_uses_;
   std::uint64_t next_id_ = 1;
+  std::uint64_t stale_ = 0;
   std::multimap<CacheKey, std::shared_ptr<Entry>> entries_;
 };
 

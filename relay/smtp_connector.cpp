@@ -1,9 +1,13 @@
 // relay/smtp_connector.cpp — see smtp_connector.hpp.
 #include "relay/smtp_connector.hpp"
 
+#include <fmt/format.h>
+
 #include "tls/peer_report.hpp"
 
 #include <unistd.h>
+
+#include <algorithm>
 
 namespace danerelay::relay {
 
@@ -79,62 +83,92 @@ ConnectorSettings connector_settings(const config::Config& config) {
   return s;
 }
 
+CacheKey cache_key(const HostAttempt& a) {
+  CacheKey key{a.plan->domain,
+               a.host->name,
+               a.address.to_string(),
+               a.port,
+               a.policy.base_domain,
+               std::string(tls::to_string(a.policy.requirement)) + "/" + std::string(config::to_string(a.policy.level)),
+               a.policy.reference_ids,
+               {},
+               a.policy.sni,
+               a.policy.mx_insecure};
+  for (const dns::TlsaRecord& r : a.policy.usable) {
+    key.usable_tlsa.push_back(std::to_string(r.usage) + " " + std::to_string(r.selector) + " " +
+                              std::to_string(r.matching_type) + " " + dns::to_hex(r.data));
+  }
+  std::sort(key.usable_tlsa.begin(), key.usable_tlsa.end());  // an RRset is a set
+  return key;
+}
+
 Connector smtp_connector(asio::any_io_executor executor, asio::ssl::context& tls_context, ConnectorSettings settings,
                          LogSink log, ConnectionCache* cache) {
   return [executor, &tls_context, settings, log, cache](HostAttempt a) -> asio::awaitable<SessionResult> {
     const std::string namaddr = tls::format_namaddr(a.host->name, a.address.to_string(), a.port);
-    CacheKey key{a.plan->domain,
-                 a.host->name,
-                 a.address.to_string(),
-                 a.port,
-                 a.policy.base_domain,
-                 std::string(tls::to_string(a.policy.requirement)) + "/" + std::string(config::to_string(a.policy.level)),
-                 a.policy.reference_ids};
+    CacheKey key = cache_key(a);
     std::unique_ptr<smtp::ClientSession> session;
     if (cache != nullptr && !a.plaintext_retry) session = cache->take(key);
     SessionResult result;
+    bool reused = session != nullptr;
+    smtp::MailSpec mail = mail_spec(a);
+    smtp::TransactionResult t;
 
-    if (session) {
-      // Reused: same domain, host, address, TLSA base domain and level (connection_cache.hpp).
-      if (const auto& rep = session->tls_report(); rep && rep->established) log(tls::summary_line(*rep, namaddr, true));
-      result.tls = summary_of(*session);
-    } else {
-      smtp::SessionOptions options;
-      options.helo_name = settings.helo_name;
-      options.host_name = a.host->name;
-      const auto address = asio::ip::make_address(a.address.to_string());
-      options.peer = asio::ip::tcp::endpoint(address, a.port);
-      options.source = address.is_v6() ? settings.source_v6 : settings.source_v4;
-      options.timeouts = settings.timeouts;
-      session = std::make_unique<smtp::ClientSession>(executor, tls_context, a.policy, options);
-      std::optional<smtp::HostFailure> failure = co_await session->open();
+    for (;;) {
+      if (session) {
+        // Reused: same domain, host, address, TLSA records, requirement and level (connection_cache.hpp).
+        if (const auto& rep = session->tls_report(); rep && rep->established) log(tls::summary_line(*rep, namaddr, true));
+        result.tls = summary_of(*session);
+      } else {
+        smtp::SessionOptions options;
+        options.helo_name = settings.helo_name;
+        options.host_name = a.host->name;
+        const auto address = asio::ip::make_address(a.address.to_string());
+        options.peer = asio::ip::tcp::endpoint(address, a.port);
+        options.source = address.is_v6() ? settings.source_v6 : settings.source_v4;
+        options.timeouts = settings.timeouts;
+        session = std::make_unique<smtp::ClientSession>(executor, tls_context, a.policy, options);
+        std::optional<smtp::HostFailure> failure = co_await session->open();
 
-      // Postfix's TLS lines, before the delivery lines they belong to.
-      if (const auto& rep = session->tls_report()) {
-        for (const std::string& line :
-             {tls::dane_match_line(*rep, namaddr), tls::summary_line(*rep, namaddr), tls::verify_failure_line(*rep, namaddr)}) {
-          if (!line.empty()) log(line);
+        // Postfix's TLS lines, before the delivery lines they belong to.
+        if (const auto& rep = session->tls_report()) {
+          for (const std::string& line :
+               {tls::dane_match_line(*rep, namaddr), tls::summary_line(*rep, namaddr), tls::verify_failure_line(*rep, namaddr)}) {
+            if (!line.empty()) log(line);
+          }
+        }
+        result.tls = summary_of(*session);
+        result.connection_setup = session->setup_time();
+        if (failure) {
+          result.failure = std::move(failure);
+          session->close();
+          co_return result;
         }
       }
-      result.tls = summary_of(*session);
-      result.connection_setup = session->setup_time();
-      if (failure) {
-        result.failure = std::move(failure);
+
+      smtp::BodySource body = smtp::BodySource::from_file(a.envelope->body, a.envelope->body_offset, a.envelope->size);
+      t = co_await session->send(mail, body);
+      const bool any_bounced = std::any_of(t.recipients.begin(), t.recipients.end(), [](const smtp::RecipientOutcome& o) {
+        return o.disposition == smtp::Disposition::bounced;
+      });
+      if (reused && t.failure && !t.body_sent && !any_bounced) {
+        // A cached connection the peer closed (or answered with 421) while it sat idle; the
+        // cache's idle check cannot see a close that races the take. Nothing was delivered on
+        // it: retry once on a fresh connection instead of deferring every recipient.
+        log(fmt::format("{}: cached connection to {} failed before the message was sent ({}); retrying on a new connection",
+                        a.envelope->id.str(), namaddr, t.failure->text));
+        session->close();
+        session.reset();
+        reused = false;
+        continue;
+      }
+      if (!t.mail_sent && t.failure && !any_bounced) {
+        // The session broke before MAIL: nothing was attempted here, so the next host may be.
+        result.failure = std::move(t.failure);
         session->close();
         co_return result;
       }
-    }
-
-    smtp::MailSpec mail = mail_spec(a);
-    smtp::BodySource body = smtp::BodySource::from_file(a.envelope->body, a.envelope->body_offset, a.envelope->size);
-    smtp::TransactionResult t = co_await session->send(mail, body);
-    const bool any_bounced = std::any_of(t.recipients.begin(), t.recipients.end(),
-                                         [](const smtp::RecipientOutcome& o) { return o.disposition == smtp::Disposition::bounced; });
-    if (!t.mail_sent && t.failure && !any_bounced) {
-      // The session broke before MAIL: nothing was attempted here, so the next host may be.
-      result.failure = std::move(t.failure);
-      session->close();
-      co_return result;
+      break;
     }
     result.transaction = true;
     result.failure = std::move(t.failure);

@@ -30,6 +30,10 @@ struct ConnectorSettings {
 // machine's name) as the EHLO name.
 [[nodiscard]] ConnectorSettings connector_settings(const config::Config& config);
 
+// The cache key of an attempt (connection_cache.hpp): everything the session's authentication
+// depended on.
+[[nodiscard]] CacheKey cache_key(const HostAttempt& attempt);
+
 // A Connector bound to an executor, the client TLS context and, optionally, a connection cache
 // (both must outlive it) and a log. With a cache, a session left reusable after its transaction
 // is kept for the next attempt with the same CacheKey; plaintext retries never use the cache.

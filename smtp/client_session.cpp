@@ -10,7 +10,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <sys/socket.h>
+
 #include <array>
+#include <cerrno>
 #include <fstream>
 #include <memory>
 #include <stdexcept>
@@ -215,6 +218,15 @@ ClientSession::~ClientSession() { close(); }
 std::string ClientSession::namaddr_port() const {
   const std::string address = options_.peer.address().to_string();
   return tls::format_namaddr(options_.host_name.empty() ? address : options_.host_name, address, options_.peer.port());
+}
+
+bool ClientSession::idle_intact() noexcept {
+  if (!reusable() || !rbuf_.empty()) return false;
+  if (tls_active_ && tls_ && SSL_pending(tls_->native_handle()) > 0) return false;
+  char byte = 0;
+  const ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK;  // nothing to read: still idle
+  return false;  // 0: the peer closed; > 0: it said something while nobody asked
 }
 
 void ClientSession::close() noexcept {

@@ -214,6 +214,12 @@ class ClientSession {
   // A 421 reply anywhere ends reuse (RFC 5321 §3.8: the server is closing the channel).
   [[nodiscard]] bool reusable() const noexcept { return state_ == State::ready && socket_.is_open() && !closing_; }
 
+  // reusable(), and the connection is still intact after sitting idle: the peer has neither
+  // closed it nor sent anything since its last reply (an idle-timeout 421, a TLS alert or
+  // close_notify). A non-blocking peek at the socket; never waits. The connection cache asks
+  // before it hands a session out. false also ends reuse (the session is closed by the caller).
+  [[nodiscard]] bool idle_intact() noexcept;
+
   [[nodiscard]] const Capabilities& capabilities() const noexcept { return caps_; }
   [[nodiscard]] bool tls_active() const noexcept { return tls_active_; }
   // After a STARTTLS handshake (successful or not): what TLS achieved, and what was loaded.

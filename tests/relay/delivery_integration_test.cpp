@@ -418,6 +418,44 @@ TEST_F(DeliveryEndToEnd, ConnectionAuthenticatedForOneDomainIsNeverUsedForAnothe
   EXPECT_EQ(s->stats().tls_handshakes, 2);
 }
 
+TEST_F(DeliveryEndToEnd, CachedConnectionTheServerClosedWhileIdleIsNotUsed) {
+  // Issue 10 item 8: the server's idle timeout (a 421, then close) ends the cached connection;
+  // the next message must not find that out after MAIL and defer: it gets a fresh connection.
+  for (const std::string reply : {"421 4.4.2 mx.secure.test Error: timeout exceeded", ""}) {
+    SinkOptions o;
+    o.close_after_bodies = 1;
+    o.idle_close_reply = reply;
+    auto s = sink("127.0.0.11", "mx.secure.test", o);
+    NEED_SINK(s);
+    auto r = deliver_sequence({"secure.test", "secure.test", "secure.test"}, config::TlsLevel::dane, true);
+    for (const auto& one : r) {
+      EXPECT_EQ(one.results.at(0).status, DeliveryStatus::sent) << "reply \"" << reply << "\"\n" << all(one);
+      EXPECT_EQ(one.results.at(0).connection_use, 1);
+    }
+    ASSERT_TRUE(s->wait_sessions_ended(3, std::chrono::seconds(5)));
+    EXPECT_EQ(s->stats().connections, 3);
+    EXPECT_EQ(s->stats().bodies(), 3);
+  }
+}
+
+TEST_F(DeliveryEndToEnd, CachedConnectionLostAtMailIsRetriedOnceOnAFreshConnection) {
+  // The close races the reuse: the cached connection looks intact, then MAIL meets EOF. Nothing
+  // was sent on it, so one retry on a new connection delivers (and is logged).
+  SinkOptions o;
+  o.close_after_bodies = 1;
+  o.close_at_next_command = true;
+  auto s = sink("127.0.0.11", "mx.secure.test", o);
+  NEED_SINK(s);
+  auto r = deliver_sequence({"secure.test", "secure.test"}, config::TlsLevel::dane, true);
+  for (const auto& one : r) EXPECT_EQ(one.results.at(0).status, DeliveryStatus::sent) << all(one);
+  EXPECT_TRUE(logged(r[1], "cached connection to mx.secure.test[127.0.0.11]:25 failed before the message was sent"))
+      << all(r[1]);
+  EXPECT_EQ(r[1].attempts.size(), 1u) << "one attempt: the retry is inside it, not a second host";
+  ASSERT_TRUE(s->wait_sessions_ended(2, std::chrono::seconds(5)));
+  EXPECT_EQ(s->stats().connections, 2) << "the first (dropped at MAIL when reused) and the fresh one";
+  EXPECT_EQ(s->stats().bodies(), 2);
+}
+
 // Runs Debian's pflogsumm (1.1.5) with --syslog-name=danerelay over a log file and returns its
 // "Grand Totals" rows (received, delivered, deferred, bounced).
 std::map<std::string, int> pflogsumm_totals(const std::filesystem::path& file) {

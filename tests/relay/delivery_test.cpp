@@ -357,4 +357,42 @@ TEST(ConnectorSettingsTest, ComeFromTheDeliverySection) {
 }
 
 }  // namespace
+// Issue 10 item 7: the cache key holds everything the session's authentication depended on.
+TEST(CacheKeyTest, HoldsTheUsableTlsaSetTheRequirementAndMxSecurity) {
+  dns::DeliveryPlan plan;
+  plan.domain = "secure.test";
+  dns::Host host;
+  host.name = "mx.secure.test";
+  Envelope env;
+  auto attempt = [&](std::vector<dns::TlsaRecord> usable, tls::Requirement requirement, bool mx_insecure) {
+    HostAttempt a;
+    a.envelope = &env;
+    a.plan = &plan;
+    a.host = &host;
+    a.address = dns::IpAddress::parse("127.0.0.11").value();
+    a.policy.requirement = requirement;
+    a.policy.base_domain = "mx.secure.test";
+    a.policy.reference_ids = {"mx.secure.test", "secure.test"};
+    a.policy.usable = std::move(usable);
+    a.policy.mx_insecure = mx_insecure;
+    return cache_key(a);
+  };
+  dns::TlsaRecord ee;
+  ee.usage = 3;
+  ee.selector = 1;
+  ee.matching_type = 1;
+  ee.data.assign(32, 0x11);
+  dns::TlsaRecord rolled = ee;
+  rolled.data.assign(32, 0x22);
+  dns::TlsaRecord ta = ee;
+  ta.usage = 2;
+
+  const CacheKey base = attempt({ee, ta}, tls::Requirement::dane, false);
+  EXPECT_EQ(base, attempt({ta, ee}, tls::Requirement::dane, false)) << "an RRset is a set: order does not matter";
+  EXPECT_NE(base, attempt({rolled, ta}, tls::Requirement::dane, false)) << "authenticated under earlier records";
+  EXPECT_NE(base, attempt({ee}, tls::Requirement::dane, false));
+  EXPECT_NE(base, attempt({ee, ta}, tls::Requirement::dane, true)) << "D-18: Verified before the MX turned insecure";
+  EXPECT_NE(attempt({}, tls::Requirement::encrypt, false), attempt({}, tls::Requirement::opportunistic, false));
+}
+
 }  // namespace danerelay::relay

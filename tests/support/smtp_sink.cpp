@@ -224,10 +224,12 @@ struct SmtpSink::Impl {
 
     std::optional<std::size_t> tx;  // index into stats.transactions of the open transaction
     int accepted = 0;
+    int bodies_here = 0;            // messages carried by this connection
     for (int commands = 0; commands < max_commands; ++commands) {
       auto line = co_await read_line(c, true);
       if (!line) co_return;
       locked([&](SinkStats& s) { s.commands.push_back(*line); });
+      if (o.close_at_next_command && o.close_after_bodies > 0 && bodies_here >= o.close_after_bodies) co_return;
       const auto space = line->find(' ');
       const std::string verb = upper(line->substr(0, std::min(space, line->find(':'))));
       const std::string arg = line->find(':') != std::string::npos ? line->substr(line->find(':') + 1) : "";
@@ -343,6 +345,7 @@ struct SmtpSink::Impl {
           });
           tx.reset();
           accepted = 0;
+          ++bodies_here;
           reply = (o.dot_reply.empty() ? "250 2.0.0 Ok: queued as S" + std::to_string(queued) : o.dot_reply) + "\r\n";
         }
       } else if (verb == "RSET") {
@@ -355,6 +358,10 @@ struct SmtpSink::Impl {
         reply = "502 5.5.2 Error: command not recognized\r\n";
       }
       if (co_await c.write(reply)) co_return;
+      if (o.close_after_bodies > 0 && bodies_here >= o.close_after_bodies && !o.close_at_next_command) {
+        if (!o.idle_close_reply.empty()) (void)co_await c.write(o.idle_close_reply + "\r\n");
+        co_return;
+      }
     }
   }
 

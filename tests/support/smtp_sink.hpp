@@ -62,6 +62,15 @@ struct SinkOptions {
   // "RCPT", "DATA", "." (after the body).
   std::string hang_at;
 
+  // Close the connection once it has carried this many messages (0: never), as a server whose
+  // idle timeout expired does; idle_close_reply (e.g. "421 4.4.2 sink Error: timeout exceeded")
+  // is sent first when set. The close happens right after the reply to the final ".".
+  int close_after_bodies = 0;
+  std::string idle_close_reply;
+  // With close_after_bodies: close only when the next command arrives, without replying (the
+  // close races the client's reuse: it looks idle and intact until it sends MAIL).
+  bool close_at_next_command = false;
+
   int max_connections = 16;
   std::size_t max_body_bytes = 8 * 1024 * 1024;
 };
