@@ -18,8 +18,8 @@ asio::awaitable<Resolution> resolve_destination(Resolver& resolver, PlanRequest 
     }
     if (++r.rounds > kMaxRounds || step.queries.empty()) {
       r.plan.domain = request.domain;
-      r.plan.status = PlanStatus::defer;
-      r.plan.dsn = "4.3.0";
+      r.plan.status = PlanStatus::failed;
+      r.plan.problem = Problem::resolution_incomplete;
       r.plan.reason = "internal error: destination resolution did not converge";
       co_return r;
     }

@@ -24,8 +24,27 @@ std::string_view to_string(DestinationKind kind) noexcept {
 std::string_view to_string(PlanStatus status) noexcept {
   switch (status) {
     case PlanStatus::deliver: return "deliver";
-    case PlanStatus::defer: return "defer";
-    case PlanStatus::bounce: return "bounce";
+    case PlanStatus::failed: return "failed";
+  }
+  return "?";
+}
+
+std::string_view to_string(Problem problem) noexcept {
+  switch (problem) {
+    case Problem::none: return "none";
+    case Problem::bad_domain: return "bad_domain";
+    case Problem::bad_address_literal: return "bad_address_literal";
+    case Problem::bad_nexthop_address: return "bad_nexthop_address";
+    case Problem::mx_lookup_failed: return "mx_lookup_failed";
+    case Problem::mx_malformed: return "mx_malformed";
+    case Problem::mx_no_valid_names: return "mx_no_valid_names";
+    case Problem::null_mx: return "null_mx";
+    case Problem::domain_not_found: return "domain_not_found";
+    case Problem::no_hosts: return "no_hosts";
+    case Problem::resolution_incomplete: return "resolution_incomplete";
+    case Problem::host_lookup_failed: return "host_lookup_failed";
+    case Problem::host_not_found: return "host_not_found";
+    case Problem::tlsa_lookup_failed: return "tlsa_lookup_failed";
   }
   return "?";
 }
@@ -87,9 +106,9 @@ Host literal_host(std::string display, IpAddress ip, std::uint16_t preference) {
   return h;
 }
 
-void mark_unusable(Host& h, std::string dsn, std::string reason) {
+void mark_unusable(Host& h, Problem problem, std::string reason) {
   h.usable = false;
-  h.dsn = std::move(dsn);
+  h.problem = problem;
   h.reason = std::move(reason);
 }
 
@@ -114,7 +133,7 @@ bool resolve_tlsa(Host& h, const PlanRequest& req, std::uint16_t port, const Ans
       // an error is never read as "no records".
       h.tlsa.state = TlsaState::error;
       h.tlsa.records.clear();
-      mark_unusable(h, "4.7.5", "TLSA lookup error for " + h.name + ":" + std::to_string(port));
+      mark_unusable(h, Problem::tlsa_lookup_failed, "TLSA lookup error for " + h.name + ":" + std::to_string(port));
       return true;
     }
     if (a->secure() && a->has_data()) {
@@ -183,9 +202,9 @@ bool resolve_host(Host& h, const PlanRequest& req, std::uint16_t port, const Ans
     h.address_security = any_ok ? (all_secure ? Verdict::secure : Verdict::insecure) : Verdict::error;
     h.tlsa.state = TlsaState::not_applicable;
     if (any_error) {
-      mark_unusable(h, "4.4.3", not_found_text(h.name, a4->ok() ? RRType::AAAA : RRType::A, true));
+      mark_unusable(h, Problem::host_lookup_failed, not_found_text(h.name, a4->ok() ? RRType::AAAA : RRType::A, true));
     } else {
-      mark_unusable(h, "5.4.4", not_found_text(h.name, RRType::A, false));
+      mark_unusable(h, Problem::host_not_found, not_found_text(h.name, RRType::A, false));
     }
     return true;
   }
@@ -227,7 +246,8 @@ bool resolve_host(Host& h, const PlanRequest& req, std::uint16_t port, const Ans
   return resolve_tlsa(h, req, port, answers, queries);
 }
 
-std::vector<Host> hosts_from_mx(const Answer& mx, const PlanRequest& req, DeliveryPlan& plan, bool& malformed) {
+std::vector<Host> hosts_from_mx(const Answer& mx, const PlanRequest& req, DeliveryPlan& plan, bool& malformed,
+                                bool& null_mx) {
   std::vector<MxRecord> records;
   for (const auto& rd : mx.rdata) {
     auto r = decode_mx(rd);
@@ -240,7 +260,10 @@ std::vector<Host> hosts_from_mx(const Answer& mx, const PlanRequest& req, Delive
   // RFC 7505 §3: a single MX with an empty target means the domain accepts no mail. A "." mixed
   // with real hosts is a publishing error; those real hosts are still used.
   const bool null_only = std::all_of(records.begin(), records.end(), [](const MxRecord& r) { return r.exchange == "."; });
-  if (null_only) return {};
+  if (null_only) {
+    null_mx = true;
+    return {};
+  }
   std::erase_if(records, [&](const MxRecord& r) {
     if (r.exchange != ".") return false;
     plan.notes.push_back("null MX record ignored next to other MX records");
@@ -290,18 +313,18 @@ void finish(DeliveryPlan& plan) {
     plan.status = PlanStatus::deliver;
     return;
   }
+  plan.status = PlanStatus::failed;
   if (plan.hosts.empty()) {
-    plan.status = PlanStatus::defer;
-    plan.dsn = "4.4.3";
+    plan.problem = Problem::no_hosts;
     plan.reason = "no usable MX host for " + plan.domain;
     return;
   }
-  // Every host failed: temporary if any failure was (the best-preference one is reported),
-  // permanent only when every host is definitively absent.
-  const auto temp = std::find_if(plan.hosts.begin(), plan.hosts.end(), [](const Host& h) { return h.dsn.starts_with('4'); });
+  // Every host failed. The best-preference host whose problem may pass is reported; only when
+  // every host is definitively absent is the absence reported.
+  const auto temp = std::find_if(plan.hosts.begin(), plan.hosts.end(),
+                                 [](const Host& h) { return h.problem != Problem::host_not_found; });
   const Host& report = temp != plan.hosts.end() ? *temp : plan.hosts.front();
-  plan.status = report.dsn.starts_with('4') ? PlanStatus::defer : PlanStatus::bounce;
-  plan.dsn = report.dsn;
+  plan.problem = report.problem;
   plan.reason = report.reason;
 }
 
@@ -322,8 +345,7 @@ PlanStep advance_plan(const PlanRequest& req, const AnswerMap& answers) {
       plan.hosts.push_back(literal_host(req.domain, *ip, 0));
       plan.status = PlanStatus::deliver;
     } else {
-      plan.status = PlanStatus::bounce;
-      plan.dsn = "5.1.2";
+      plan.problem = Problem::bad_address_literal;
       plan.reason = "bad address literal " + req.domain;
     }
     step.plan = std::move(plan);
@@ -339,8 +361,7 @@ PlanStep advance_plan(const PlanRequest& req, const AnswerMap& answers) {
     if (req.route->address_literal) {
       auto ip = parse_literal(req.route->host);
       if (!ip) {
-        plan.status = PlanStatus::defer;
-        plan.dsn = "4.3.5";
+        plan.problem = Problem::bad_nexthop_address;
         plan.reason = "bad next-hop address " + req.route->host;
         step.plan = std::move(plan);
         return step;
@@ -354,8 +375,7 @@ PlanStep advance_plan(const PlanRequest& req, const AnswerMap& answers) {
     }
   } else {
     if (!valid_hostname(req.domain)) {
-      plan.status = PlanStatus::bounce;
-      plan.dsn = "5.1.2";
+      plan.problem = Problem::bad_domain;
       plan.reason = "bad destination domain " + req.domain;
       step.plan = std::move(plan);
       return step;
@@ -370,16 +390,14 @@ PlanStep advance_plan(const PlanRequest& req, const AnswerMap& answers) {
     if (!mx->ok()) {
       // D-05: an MX lookup that fails (SERVFAIL, timeout, bogus) delays the whole domain; there
       // is no fallback to an implicit MX or A lookup.
-      plan.status = PlanStatus::defer;
-      plan.dsn = "4.4.3";
+      plan.problem = Problem::mx_lookup_failed;
       plan.reason = not_found_text(req.domain, RRType::MX, true);
       plan.notes.push_back("MX " + req.domain + ": " + mx->describe());
       step.plan = std::move(plan);
       return step;
     }
     if (mx->nxdomain) {
-      plan.status = PlanStatus::bounce;
-      plan.dsn = "5.4.4";
+      plan.problem = Problem::domain_not_found;
       plan.reason = not_found_text(req.domain, RRType::MX, false);
       step.plan = std::move(plan);
       return step;
@@ -394,19 +412,26 @@ PlanStep advance_plan(const PlanRequest& req, const AnswerMap& answers) {
     } else {
       plan.kind = DestinationKind::mx;
       bool malformed = false;
-      plan.hosts = hosts_from_mx(*mx, req, plan, malformed);
+      bool null_mx = false;
+      plan.hosts = hosts_from_mx(*mx, req, plan, malformed, null_mx);
       if (malformed) {
-        plan.status = PlanStatus::defer;  // D-05: a malformed answer is a lookup failure
-        plan.dsn = "4.4.3";
+        plan.problem = Problem::mx_malformed;  // D-05: a malformed answer is a lookup failure
         plan.reason = not_found_text(req.domain, RRType::MX, true);
         plan.notes.push_back("MX " + req.domain + ": malformed record");
         step.plan = std::move(plan);
         return step;
       }
-      if (plan.hosts.empty()) {
-        plan.status = PlanStatus::bounce;  // RFC 7505 §4.2, N-01
-        plan.dsn = "5.1.10";
+      if (plan.hosts.empty() && null_mx) {
+        plan.problem = Problem::null_mx;  // RFC 7505 §4.2, N-01
         plan.reason = "Domain " + req.domain + " does not accept mail (nullMX)";
+        step.plan = std::move(plan);
+        return step;
+      }
+      if (plan.hosts.empty()) {
+        // Every target was an invalid host name: a publishing error that may be fixed, not a
+        // statement that the domain takes no mail.
+        plan.problem = Problem::mx_no_valid_names;
+        plan.reason = "MX RRset for " + req.domain + " has no valid host names";
         step.plan = std::move(plan);
         return step;
       }

@@ -46,7 +46,27 @@ struct PlanRequest {
 };
 
 enum class DestinationKind { mx, implicit_mx, nexthop, address_literal };
-enum class PlanStatus { deliver, defer, bounce };
+// deliver: at least one host is usable. failed: none is; `DeliveryPlan::problem` says why, and
+// the relay's outcome policy (relay/outcome.hpp) decides whether that defers or bounces.
+enum class PlanStatus { deliver, failed };
+
+// What DNS says is wrong with a destination or one host: a fact, never a status code.
+enum class Problem {
+  none,
+  bad_domain,             // the recipient domain is not a valid host name
+  bad_address_literal,    // "[…]" that is not an address
+  bad_nexthop_address,    // a configured address-literal next hop that is not an address
+  mx_lookup_failed,       // SERVFAIL, timeout, bogus (D-05)
+  mx_malformed,           // an MX record that does not decode (D-05)
+  mx_no_valid_names,      // every MX target is an invalid host name (not null MX)
+  null_mx,                // RFC 7505: "MX 0 ." alone
+  domain_not_found,       // NXDOMAIN for the MX query
+  no_hosts,               // nothing left to try
+  resolution_incomplete,  // the planner did not converge (a bug, never a guess)
+  host_lookup_failed,     // A/AAAA lookup failure with no address found (D-06, D-23)
+  host_not_found,         // the host definitively has no address
+  tlsa_lookup_failed,     // a TLSA lookup failed (D-07, D-08, D-13)
+};
 
 // What DNS says about TLSA for one host. Only `found` carries records.
 enum class TlsaState {
@@ -62,6 +82,7 @@ enum class TlsaState {
 [[nodiscard]] std::string_view to_string(DestinationKind kind) noexcept;
 [[nodiscard]] std::string_view to_string(PlanStatus status) noexcept;
 [[nodiscard]] std::string_view to_string(TlsaState state) noexcept;
+[[nodiscard]] std::string_view to_string(Problem problem) noexcept;
 
 struct HostTlsa {
   TlsaState state = TlsaState::not_applicable;
@@ -84,7 +105,7 @@ struct Host {
   std::vector<IpAddress> addresses;
   HostTlsa tlsa;
   bool usable = false;
-  std::string dsn;                      // when unusable: enhanced status for the deferral/bounce
+  Problem problem = Problem::none;      // when unusable: why
   std::string reason;                   // when unusable: Postfix wording
   std::vector<std::string> notes;       // why, in detail (validator reasons, partial failures)
 };
@@ -98,9 +119,9 @@ struct DeliveryPlan {
   // address literal has no MX lookup; it is reported as secure, since the next hop comes from
   // the operator's configuration, not from DNS.
   Verdict mx_security = Verdict::error;
-  PlanStatus status = PlanStatus::defer;
-  std::string dsn;                      // for defer/bounce
-  std::string reason;
+  PlanStatus status = PlanStatus::failed;
+  Problem problem = Problem::none;      // when failed: why (for a host problem: the host reported)
+  std::string reason;                   // when failed: Postfix wording
   std::vector<Host> hosts;              // in the order to try them
   std::vector<std::string> notes;
 

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "relay/delivery_log.hpp"
+#include "relay/outcome.hpp"
 #include "tls/peer_report.hpp"
 
 namespace danerelay::relay {
@@ -14,22 +15,29 @@ namespace asio = boost::asio;
 
 namespace {
 
-// Where a failure happened, for the relay= field and the reason.
+// The last host-level failure, for the relay= field and the reason of what is left deferred.
 struct LastFailure {
-  std::string dsn = "4.4.3";
-  std::string reason;
+  std::optional<Outcome> outcome;
   std::string host;
   std::string address;
   std::uint16_t port = 0;
 };
 
-DeliveryStatus status_of(smtp::Disposition d) {
-  switch (d) {
-    case smtp::Disposition::sent: return DeliveryStatus::sent;
-    case smtp::Disposition::bounced: return DeliveryStatus::bounced;
-    case smtp::Disposition::deferred: return DeliveryStatus::deferred;
+DeliveryStatus status_of(Action a) {
+  switch (a) {
+    case Action::delivered: return DeliveryStatus::sent;
+    case Action::bounce: return DeliveryStatus::bounced;
+    case Action::next_host:
+    case Action::defer: return DeliveryStatus::deferred;
   }
   return DeliveryStatus::deferred;
+}
+
+// A deferral always carries a 4.x.x status: a host that is definitively absent (5.4.4) only
+// bounces the message when every host is (the plan says so), never as the last of several.
+std::string transient(std::string status) {
+  if (!status.empty() && status[0] == '5') status[0] = '4';
+  return status;
 }
 
 }  // namespace
@@ -48,11 +56,12 @@ asio::awaitable<std::vector<RecipientResult>> deliver(Envelope envelope, dns::De
     results[i].dnssec_mx = std::string(dns::to_string(plan.mx_security));
     pending.push_back(i);
   }
-  auto decide_recipient = [&](std::size_t i, DeliveryStatus status, std::string dsn, std::string reason) {
+  auto decide_recipient = [&](std::size_t i, DeliveryStatus status, const Outcome& o) {
     RecipientResult& r = results[i];
     r.status = status;
-    r.dsn = std::move(dsn);
-    r.reason = std::move(reason);
+    r.dsn = status == DeliveryStatus::deferred ? transient(o.status) : o.status;
+    if (!o.reply_decided) r.failure = o.failure;
+    r.reason = o.text;
     r.done = Clock::now();
   };
 
@@ -62,12 +71,8 @@ asio::awaitable<std::vector<RecipientResult>> deliver(Envelope envelope, dns::De
 
   if (plan.status != dns::PlanStatus::deliver) {
     // The DNS already decided: no connection (D-05, RFC 7505, D-07 with no host left).
-    last.dsn = plan.dsn;
-    last.reason = plan.reason;
-    for (std::size_t i : pending) {
-      decide_recipient(i, plan.status == dns::PlanStatus::bounce ? DeliveryStatus::bounced : DeliveryStatus::deferred, plan.dsn,
-                       plan.reason);
-    }
+    const Outcome o = outcome_of(plan);
+    for (std::size_t i : pending) decide_recipient(i, status_of(o.action), o);
     pending.clear();
   }
 
@@ -76,14 +81,15 @@ asio::awaitable<std::vector<RecipientResult>> deliver(Envelope envelope, dns::De
     if (pending.empty() || addresses_tried >= settings.max_addresses) break;
     if (!host.usable) {
       // D-07, D-13: no connection to a host whose TLSA (or address) lookup failed.
-      last = {host.dsn, host.reason, host.name, host.addresses.empty() ? "" : host.addresses.front().to_string(), plan.port};
+      last = {outcome_of(host), host.name, host.addresses.empty() ? "" : host.addresses.front().to_string(), plan.port};
       continue;
     }
     tls::HostPolicy policy = tls::decide(plan, host, settings.level, settings.digest_order, settings.match_names);
     for (const std::string& note : policy.notes) log(envelope.id.str() + ": " + note);
     if (policy.requirement == tls::Requirement::defer) {
       // D-14, D-20: mandatory DANE cannot be met by this host; never connect to it.
-      last = {policy.dsn, policy.reason, host.name, host.addresses.empty() ? "" : host.addresses.front().to_string(), plan.port};
+      last = {outcome_of(Failure::tls_policy, policy.reason, host.name), host.name,
+              host.addresses.empty() ? "" : host.addresses.front().to_string(), plan.port};
       continue;
     }
     for (const dns::IpAddress& address : host.addresses) {
@@ -105,8 +111,8 @@ asio::awaitable<std::vector<RecipientResult>> deliver(Envelope envelope, dns::De
       }
       if (!r.transaction) {
         // D-10, D-11, D-39, D-45: this host failed before any transaction — next address/host.
-        last = r.failure ? LastFailure{r.failure->dsn, r.failure->text, host.name, address.to_string(), plan.port}
-                         : LastFailure{"4.4.1", "no transaction with " + host.name, host.name, address.to_string(), plan.port};
+        last = {r.failure ? outcome_of(*r.failure) : outcome_of(Failure::connect, "no transaction with " + host.name),
+                host.name, address.to_string(), plan.port};
         failed_setup += r.connection_setup;
         continue;
       }
@@ -126,13 +132,14 @@ asio::awaitable<std::vector<RecipientResult>> deliver(Envelope envelope, dns::De
         res.delays.connection_setup = failed_setup + r.connection_setup;
         res.delays.transmission = r.transmission;
         if (k >= r.recipients.size()) {
-          decide_recipient(i, DeliveryStatus::deferred, "4.3.0", "internal error: no outcome for this recipient");
+          decide_recipient(i, DeliveryStatus::deferred, outcome_of(Failure::internal_error, "no outcome for this recipient"));
           continue;
         }
         const smtp::RecipientOutcome& o = r.recipients[k];
         res.reply_code = o.reply ? o.reply->code : 0;
         res.command = o.command;
-        decide_recipient(i, status_of(o.disposition), o.dsn, o.text);
+        const Outcome decided = outcome_of(o);
+        decide_recipient(i, status_of(decided.action), decided);
       }
       pending.clear();
     }
@@ -145,8 +152,7 @@ asio::awaitable<std::vector<RecipientResult>> deliver(Envelope envelope, dns::De
     res.relay_address = last.address;
     res.relay_port = last.port;
     res.delays.connection_setup = failed_setup;
-    decide_recipient(i, DeliveryStatus::deferred, last.dsn,
-                     last.reason.empty() ? "no usable MX host for " + plan.domain : last.reason);
+    decide_recipient(i, DeliveryStatus::deferred, last.outcome ? *last.outcome : outcome_of(Failure::no_hosts, {}, plan.domain));
   }
   for (const auto& r : results) {
     log(settings.json_log ? delivery_json(envelope, r) : delivery_line(envelope, r, settings.tls_feature_status));

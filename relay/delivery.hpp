@@ -1,7 +1,7 @@
 // relay/delivery.hpp — one delivery attempt of one message to one destination: walk the plan's
 // hosts in order, decide each host's TLS policy, connect through an injected connector, and turn
-// what happened into per-recipient results. The single place where failures become DSN codes
-// (like Postfix's smtp_trouble.c).
+// what happened into per-recipient results, through the one outcome policy (relay/outcome.hpp,
+// like Postfix's smtp_trouble.c) that turns failures into actions and DSN codes.
 //
 // Rules (RFC 7672 §2.2, RFC 5321 §5.1): an unusable host (TLSA or address lookup failure) gets
 // no connection and the next host is tried (D-07, D-13); a host whose TLS requirement fails

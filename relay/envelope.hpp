@@ -6,9 +6,11 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "relay/failure.hpp"
 #include "relay/queue_id.hpp"
 
 namespace danerelay::relay {
@@ -67,7 +69,8 @@ struct TlsSummary {
 struct RecipientResult {
   Recipient recipient;
   DeliveryStatus status = DeliveryStatus::deferred;
-  std::string dsn;            // enhanced status "2.0.0"
+  std::string dsn;            // enhanced status "2.0.0", from the outcome policy (relay/outcome.hpp)
+  std::optional<Failure> failure;  // the kind that decided it; none when a server reply did
   std::string reason;         // remote reply ("250 2.0.0 Ok: queued as X") or our text
   std::string relay_host;     // empty: no connection was made (logged as relay=none)
   std::string relay_address;

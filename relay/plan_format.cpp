@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "relay/outcome.hpp"
+
 namespace danerelay::relay {
 
 namespace {
@@ -88,7 +90,12 @@ std::string format_plan(const dns::Resolution& res, const Routing& routing) {
     if (h.tlsa.state != dns::TlsaState::not_applicable || !h.addresses.empty()) out += "      " + tlsa_line(h) + "\n";
     for (const auto& r : h.tlsa.records) out += fmt::format("        {} IN TLSA {}\n", h.tlsa.owner, r.to_string());
     for (const auto& n : h.notes) out += fmt::format("      note: {}\n", n);
-    out += h.usable ? "      usable\n" : fmt::format("      NOT USABLE: {} {}\n", h.dsn, h.reason);
+    if (h.usable) {
+      out += "      usable\n";
+    } else {
+      const Outcome o = outcome_of(h);
+      out += fmt::format("      NOT USABLE: {} {}\n", o.status, o.text);
+    }
   }
   for (const auto& n : p.notes) out += fmt::format("  note: {}\n", n);
   switch (p.status) {
@@ -98,8 +105,11 @@ std::string format_plan(const dns::Resolution& res, const Routing& routing) {
       out += fmt::format("  plan: deliver ({} usable host{} of {})\n", usable, usable == 1 ? "" : "s", p.hosts.size());
       break;
     }
-    case dns::PlanStatus::defer: out += fmt::format("  plan: DEFER {} {}\n", p.dsn, p.reason); break;
-    case dns::PlanStatus::bounce: out += fmt::format("  plan: BOUNCE {} {}\n", p.dsn, p.reason); break;
+    case dns::PlanStatus::failed: {
+      const Outcome o = outcome_of(p);
+      out += fmt::format("  plan: {} {} {}\n", o.action == Action::bounce ? "BOUNCE" : "DEFER", o.status, o.text);
+      break;
+    }
   }
   return out;
 }

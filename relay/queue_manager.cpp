@@ -16,6 +16,7 @@
 #include "relay/delivery_log.hpp"
 #include "relay/dsn.hpp"
 #include "relay/logging.hpp"
+#include "relay/outcome.hpp"
 #include "relay/routing.hpp"
 
 // g++ 12 reports a false -Wmismatched-new-delete on coroutine frames (see smtp/client_session.cpp).
@@ -201,9 +202,11 @@ asio::awaitable<void> QueueManager::attempt(QueueId id) {
     if (domain.empty()) {
       RecipientResult r;
       r.recipient = m.envelope.recipients[i];
+      const Outcome o = outcome_of(Failure::no_domain_part);
       r.status = DeliveryStatus::bounced;
-      r.dsn = "5.1.3";
-      r.reason = "bad address syntax: no domain part";
+      r.dsn = o.status;
+      r.failure = o.failure;
+      r.reason = o.text;
       results[i] = std::move(r);
       continue;
     }
@@ -233,9 +236,11 @@ asio::awaitable<void> QueueManager::attempt(QueueId id) {
       } else {
         RecipientResult r;
         r.recipient = m.envelope.recipients[indices[k]];
+        const Outcome o = outcome_of(Failure::internal_error, "no result from the delivery to " + domain);
         r.status = DeliveryStatus::deferred;
-        r.dsn = "4.3.0";
-        r.reason = "internal error during delivery";
+        r.dsn = o.status;
+        r.failure = o.failure;
+        r.reason = o.text;
         results[indices[k]] = std::move(r);
       }
     }
@@ -281,8 +286,10 @@ asio::awaitable<void> QueueManager::attempt(QueueId id) {
     for (std::size_t i : pending) {
       RecipientState& s = m.state.recipients[i];
       s.status = RecipientStatus::bounced;
-      if (s.dsn.empty()) s.dsn = "4.4.7";
-      if (s.reason.empty()) s.reason = m.state.forced_expire ? "message expired by the administrator" : "message expired in queue";
+      // Postfix: an expired recipient keeps the status and reason of its last attempt.
+      const Outcome o = outcome_of(m.state.forced_expire ? Failure::expired_by_admin : Failure::expired);
+      if (s.dsn.empty()) s.dsn = o.status;
+      if (s.reason.empty()) s.reason = o.text;
       bounced.push_back(i);
       ++counters_.bounced;
     }
@@ -523,9 +530,11 @@ QueueManager::DeliverFunction make_delivery_function(asio::any_io_executor execu
       for (const auto& r : envelope.recipients) {
         RecipientResult res;
         res.recipient = r;
+        const Outcome o = outcome_of(Failure::bad_idn_domain, {}, domain);
         res.status = DeliveryStatus::bounced;
-        res.dsn = "5.1.2";
-        res.reason = "invalid internationalized domain name " + domain;
+        res.dsn = o.status;
+        res.failure = o.failure;
+        res.reason = o.text;
         smtp_log(delivery_line(envelope, res, false));
         bad.push_back(std::move(res));
       }

@@ -95,16 +95,23 @@ RecipientOutcome outcome_from(const Reply& r, std::string_view command, const st
   o.disposition = disposition_of(r);
   o.reply = r;
   o.command = std::string(command);
-  o.dsn = o.disposition == Disposition::deferred && !r.transient() ? "4.5.0" : r.dsn();
   o.text = o.disposition == Disposition::sent ? r.one_line() : host_said(namaddr, r, command);
   return o;
 }
 
-RecipientOutcome local_outcome(Disposition d, std::string dsn, std::string text) {
+RecipientOutcome refused(LocalCheck check, std::string text) {
   RecipientOutcome o;
-  o.disposition = d;
-  o.dsn = std::move(dsn);
+  o.disposition = Disposition::bounced;
+  o.check = check;
   o.text = std::move(text);
+  return o;
+}
+
+RecipientOutcome broken_by(const HostFailure& f) {
+  RecipientOutcome o;
+  o.disposition = Disposition::deferred;
+  o.broken = f.kind;
+  o.text = f.text;
   return o;
 }
 
@@ -112,6 +119,16 @@ RecipientOutcome local_outcome(Disposition d, std::string dsn, std::string text)
 
 // ---------------------------------------------------------------------------------------------
 // Small vocabulary
+
+std::string_view to_string(LocalCheck check) noexcept {
+  switch (check) {
+    case LocalCheck::smtputf8_not_offered: return "smtputf8_not_offered";
+    case LocalCheck::size_exceeded: return "size_exceeded";
+    case LocalCheck::bad_sender_syntax: return "bad_sender_syntax";
+    case LocalCheck::bad_recipient_syntax: return "bad_recipient_syntax";
+  }
+  return "?";
+}
 
 std::string_view to_string(HostFailure::Kind kind) noexcept {
   using K = HostFailure::Kind;
@@ -239,13 +256,11 @@ void ClientSession::close() noexcept {
 HostFailure ClientSession::io_failure(const error_code& ec, std::string_view stage) {
   HostFailure f;
   f.stage = std::string(stage);
-  f.dsn = "4.4.2";
   if (ec == asio::error::timed_out) {
     f.kind = HostFailure::Kind::timeout;
     f.text = "conversation with " + namaddr_ + " timed out while " + f.stage;
   } else if (ec == protocol_error()) {
     f.kind = HostFailure::Kind::protocol;
-    f.dsn = "4.5.0";
     f.text = "host " + namaddr_ + " sent a malformed reply while " + f.stage + ": " + protocol_error_;
   } else {
     f.kind = HostFailure::Kind::lost_connection;
@@ -260,7 +275,6 @@ HostFailure ClientSession::reply_failure(HostFailure::Kind kind, const Reply& re
   f.kind = kind;
   f.stage = std::string(stage);
   f.reply = reply;
-  f.dsn = reply.dsn();
   f.text = "host " + namaddr_ + " refused to talk to me: " + reply.one_line();
   return f;
 }
@@ -364,7 +378,6 @@ asio::awaitable<std::optional<HostFailure>> ClientSession::open() {
     state_ = State::closed;
     HostFailure f;
     f.kind = HostFailure::Kind::policy_defer;
-    f.dsn = policy_.dsn.empty() ? "4.7.5" : policy_.dsn;
     f.text = policy_.reason;
     co_return f;
   }
@@ -373,7 +386,6 @@ asio::awaitable<std::optional<HostFailure>> ClientSession::open() {
   auto connect_failure = [&](const error_code& ec) {
     HostFailure f;
     f.kind = HostFailure::Kind::connect;
-    f.dsn = "4.4.1";
     f.stage = "connecting";
     f.text = "connect to " + namaddr_port() + ": " + ec.message();
     close();
@@ -412,9 +424,7 @@ asio::awaitable<std::optional<HostFailure>> ClientSession::negotiate() {
   auto greeting = co_await read_reply(options_.timeouts.greeting);
   if (greeting.ec) co_return io_failure(greeting.ec, stage_greeting);
   if (!greeting.reply.positive() || greeting.reply.code >= 300) {
-    auto f = reply_failure(HostFailure::Kind::greeting_rejected, greeting.reply, stage_greeting);
-    if (!f.dsn.empty() && f.dsn[0] == '5') f.dsn[0] = '4';
-    co_return f;
+    co_return reply_failure(HostFailure::Kind::greeting_rejected, greeting.reply, stage_greeting);
   }
 
   // 3. EHLO (HELO only where plaintext is allowed).
@@ -429,7 +439,6 @@ asio::awaitable<std::optional<HostFailure>> ClientSession::negotiate() {
   if (!tls_active_ && policy_.tls_required()) {
     HostFailure f;
     f.kind = HostFailure::Kind::tls_not_offered;
-    f.dsn = "4.7.4";
     f.stage = stage_ehlo;
     f.text = "TLS is required, but was not offered by host " + namaddr_;
     co_return f;
@@ -452,7 +461,6 @@ asio::awaitable<std::optional<HostFailure>> ClientSession::hello(bool after_tls)
   if (!after_tls && policy_.tls_required()) {
     HostFailure f;
     f.kind = HostFailure::Kind::tls_not_offered;
-    f.dsn = "4.7.4";
     f.stage = stage_ehlo;
     f.reply = r.reply;
     f.text = "TLS is required, but was not offered by host " + namaddr_;
@@ -478,7 +486,6 @@ asio::awaitable<std::optional<HostFailure>> ClientSession::start_tls() {
       f.kind = HostFailure::Kind::starttls_rejected;
       f.stage = stage_starttls;
       f.reply = r.reply;
-      f.dsn = r.reply.dsn();
       f.text = "TLS is required, but host " + namaddr_ + " refused to start TLS: " + r.reply.one_line();
       co_return f;
     }
@@ -493,7 +500,6 @@ asio::awaitable<std::optional<HostFailure>> ClientSession::start_tls() {
   if (!rbuf_.empty() || kernel_pending > 0) {
     HostFailure f;
     f.kind = HostFailure::Kind::tls_injection;
-    f.dsn = "4.7.5";
     f.stage = stage_starttls;
     f.text = "Cannot start TLS: host " + namaddr_ + " sent " + std::to_string(rbuf_.size() + kernel_pending) +
              " bytes after its STARTTLS reply (response injection)";
@@ -509,7 +515,6 @@ asio::awaitable<std::optional<HostFailure>> ClientSession::start_tls() {
   } catch (const std::exception& e) {
     HostFailure f;
     f.kind = HostFailure::Kind::local;
-    f.dsn = "4.7.5";
     f.stage = stage_handshake;
     f.text = std::string("Cannot start TLS: ") + e.what();
     close();
@@ -531,7 +536,6 @@ asio::awaitable<std::optional<HostFailure>> ClientSession::start_tls() {
     if (const std::string queue = tls::drain_openssl_errors(); !queue.empty()) why += "; " + queue;
     report_ = tls::inspect_peer(tls_->native_handle(), policy_, *setup_, why);
     HostFailure f;
-    f.dsn = "4.7.5";
     f.stage = stage_handshake;
     if (auth_required && report_->verify_failure) {
       // The verifier aborted the handshake (D-39, D-45): an authentication failure, never a
@@ -550,7 +554,6 @@ asio::awaitable<std::optional<HostFailure>> ClientSession::start_tls() {
   if (auth_required && !report_->authenticated) {
     HostFailure f;
     f.kind = HostFailure::Kind::tls_authentication;
-    f.dsn = "4.7.5";
     f.stage = stage_handshake;
     f.text = setup_->requirement == tls::Requirement::pkix && report_->trust < tls::Trust::trusted
                  ? "Server certificate not trusted"
@@ -580,7 +583,7 @@ asio::awaitable<TransactionResult> ClientSession::send(const MailSpec& mail, Bod
     }
   };
   auto fail = [&](HostFailure f) {
-    decide_rest(local_outcome(Disposition::deferred, f.dsn, f.text));
+    decide_rest(broken_by(f));
     res.failure = std::move(f);
     state_ = State::broken;
     close();
@@ -589,9 +592,8 @@ asio::awaitable<TransactionResult> ClientSession::send(const MailSpec& mail, Bod
   if (!reusable()) {
     HostFailure f;
     f.kind = HostFailure::Kind::local;
-    f.dsn = "4.4.2";
     f.text = "connection with " + namaddr_ + " is not usable";
-    decide_rest(local_outcome(Disposition::deferred, f.dsn, f.text));
+    decide_rest(broken_by(f));
     res.failure = std::move(f);
     co_return res;
   }
@@ -605,20 +607,20 @@ asio::awaitable<TransactionResult> ClientSession::send(const MailSpec& mail, Bod
 
   // Local checks before any command: what this server cannot take is bounced without MAIL.
   if (mail.smtputf8 && !caps_.smtputf8) {  // RFC 6531 §3.4
-    decide_rest(local_outcome(Disposition::bounced, "5.6.7",
+    decide_rest(refused(LocalCheck::smtputf8_not_offered,
                               "SMTPUTF8 is required, but was not offered by host " + namaddr_));
     finish();
     co_return res;
   }
   if (caps_.size && *caps_.size > 0 && mail.size > *caps_.size) {  // RFC 1870 §6.1
-    decide_rest(local_outcome(Disposition::bounced, "5.3.4",
+    decide_rest(refused(LocalCheck::size_exceeded,
                               "message size " + std::to_string(mail.size) + " exceeds size limit " +
                                   std::to_string(*caps_.size) + " of server " + namaddr_));
     finish();
     co_return res;
   }
   if (!clean_path(mail.sender) || !clean_keyword(mail.ret)) {
-    decide_rest(local_outcome(Disposition::bounced, "5.1.7", "bad sender address syntax"));
+    decide_rest(refused(LocalCheck::bad_sender_syntax, "bad sender address syntax"));
     finish();
     co_return res;
   }
@@ -626,7 +628,7 @@ asio::awaitable<TransactionResult> ClientSession::send(const MailSpec& mail, Bod
   for (std::size_t i = 0; i < n; ++i) {
     const auto& r = mail.recipients[i];
     if (r.address.empty() || !clean_path(r.address) || !clean_keyword(r.notify) || !clean_path(r.orcpt)) {
-      decide(i, local_outcome(Disposition::bounced, "5.1.3", "bad recipient address syntax"));
+      decide(i, refused(LocalCheck::bad_recipient_syntax, "bad recipient address syntax"));
     } else {
       active.push_back(i);
     }
@@ -648,7 +650,6 @@ asio::awaitable<TransactionResult> ClientSession::send(const MailSpec& mail, Bod
       f.kind = HostFailure::Kind::protocol;
       f.stage = std::string(stage_rset);
       f.reply = r.reply;
-      f.dsn = r.reply.transient() ? r.reply.dsn() : "4.5.0";
       f.text = host_said(namaddr_, r.reply, "RSET");
       fail(std::move(f));
       co_return res;
@@ -798,7 +799,6 @@ asio::awaitable<std::optional<HostFailure>> ClientSession::send_body(BodySource&
   auto local_failure = [&](const std::string& why) {
     HostFailure f;
     f.kind = HostFailure::Kind::local;
-    f.dsn = "4.3.0";
     f.stage = std::string(stage_body);
     f.text = why;
     close();  // never send the final "." for a message we could not read completely

@@ -146,7 +146,6 @@ struct HostFailure {
     local,              // our side: the body source failed
   };
   Kind kind = Kind::lost_connection;
-  std::string dsn;             // "4.4.2", "4.7.4", "4.7.5", or the reply's (first digit 4 for a 5xx greeting)
   std::string text;            // Postfix-style reason, see the file comment
   std::optional<Reply> reply;  // the server reply that caused it, when one did
   std::string stage;           // "receiving the initial server greeting", "sending RCPT TO", ...
@@ -159,6 +158,11 @@ struct HostFailure {
 
 [[nodiscard]] std::string_view to_string(HostFailure::Kind kind) noexcept;
 
+// A check made before any command, on what this server announced (RFC 6531 §3.4, RFC 1870 §6.1)
+// or on the addresses themselves: the recipients it fails are refused without asking.
+enum class LocalCheck { smtputf8_not_offered, size_exceeded, bad_sender_syntax, bad_recipient_syntax };
+[[nodiscard]] std::string_view to_string(LocalCheck check) noexcept;
+
 enum class Disposition { sent, deferred, bounced };
 [[nodiscard]] std::string_view to_string(Disposition disposition) noexcept;  // "sent", "deferred", "bounced"
 
@@ -167,7 +171,8 @@ struct RecipientOutcome {
   Disposition disposition = Disposition::deferred;
   std::optional<Reply> reply;  // the server reply that decided it (none: a HostFailure or a local check)
   std::string command;         // the command that reply answered: "MAIL FROM", "RCPT TO", "DATA", "end of DATA"
-  std::string dsn;             // enhanced status code "2.0.0", "5.1.1", "4.4.2", ...
+  std::optional<LocalCheck> check;             // no reply: a local check refused it
+  std::optional<HostFailure::Kind> broken;     // no reply: the connection broke first (deferred)
   std::string text;            // for the log: "250 2.0.0 Ok" when sent, else "host … said: … (in reply to … command)"
 };
 

@@ -198,7 +198,6 @@ std::vector<std::string> pkix_reference_ids(const dns::DeliveryPlan& plan, const
 
 void defer(HostPolicy& p, std::string reason) {
   p.requirement = Requirement::defer;
-  p.dsn = "4.7.5";
   p.reason = std::move(reason);
   p.sni.clear();
   p.reference_ids.clear();

@@ -54,7 +54,7 @@ enum class Requirement {
   encrypt,        // TLS required, no authentication (encrypt; dane with unusable TLSA, D-11)
   dane,           // TLS required, authenticated by the usable TLSA records (D-10, D-39)
   pkix,           // TLS required, authenticated by the CA store and name checks (verify, secure)
-  defer,          // do not connect: `dsn` and `reason` say why (D-13, D-14, D-20)
+  defer,          // do not connect: `reason` says why (D-13, D-14, D-20)
 };
 
 [[nodiscard]] std::string_view to_string(Requirement requirement) noexcept;
@@ -77,7 +77,6 @@ struct HostPolicy {
   bool mx_insecure = false;
   // STARTTLS absent or failing → plaintext is acceptable (may, and dane without TLSA: D-12).
   bool plaintext_fallback = false;
-  std::string dsn;                     // Requirement::defer: "4.7.5"
   std::string reason;                  // Requirement::defer: Postfix-style text for the DSN/log
   // Postfix 3.11 `tls=` feature value for the delivery line: none, may, encrypt, dane,
   // dane:encrypt (all TLSA unusable), dane:halfdane (MX insecure), dane:may (no secure TLSA),

@@ -1,6 +1,7 @@
 // tests/dns/destination_integration_test.cpp — every RFC 7672 destination scenario end to end:
 // UnboundResolver (libunbound in async mode on the Asio loop) against the real DNSSEC-signed
 // test world (tests/support/world.hpp). Nothing stands in for the validator here.
+#include "relay/outcome.hpp"  // the status a DNS fact gets is the outcome policy's
 #include "dns/destination.hpp"
 
 #include <gtest/gtest.h>
@@ -112,8 +113,9 @@ TEST_F(Destination, D01_WrongTrustAnchorDefersSecureDestinationsNeverDowngrades)
   s.trust_anchor = dir_->path() / "wrong2.ta";
   std::ofstream(s.trust_anchor) << ". IN DS 12345 13 2 " << std::string(64, 'b') << "\n";
   auto r = resolve("secure.test", 25, {}, 0, s);
-  EXPECT_EQ(r.plan.status, PlanStatus::defer);
-  EXPECT_EQ(r.plan.dsn, "4.4.3");
+  EXPECT_EQ(r.plan.status, PlanStatus::failed);
+  EXPECT_EQ(relay::outcome_of(r.plan).action, relay::Action::defer);
+  EXPECT_EQ(relay::outcome_of(r.plan).status, "4.4.3");
   EXPECT_EQ(r.answers.at(Query{"secure.test", RRType::MX}).verdict, Verdict::bogus);
 }
 
@@ -240,8 +242,9 @@ TEST_F(Destination, D21_D25_SecureMxAndHostWithTlsa) {
 
 TEST_F(Destination, D04_SecureNxdomainBouncesAsHostNotFound) {
   auto r = resolve("nonexistent.secure.test");
-  EXPECT_EQ(r.plan.status, PlanStatus::bounce);
-  EXPECT_EQ(r.plan.dsn, "5.4.4");
+  EXPECT_EQ(r.plan.status, PlanStatus::failed);
+  EXPECT_EQ(relay::outcome_of(r.plan).action, relay::Action::bounce);
+  EXPECT_EQ(relay::outcome_of(r.plan).status, "5.4.4");
   const Answer& mx = r.answers.at(Query{"nonexistent.secure.test", RRType::MX});
   EXPECT_TRUE(mx.nxdomain);
   EXPECT_EQ(mx.verdict, Verdict::secure);
@@ -258,7 +261,7 @@ TEST_F(Destination, D07_D16_TlsaServfailMarksOnlyThatHostAndPreferenceOrders) {
   const Host& mx3 = host(p, "mx3.multi.test");
   EXPECT_EQ(mx3.tlsa.state, TlsaState::error);
   EXPECT_FALSE(mx3.usable);
-  EXPECT_EQ(mx3.dsn, "4.7.5");
+  EXPECT_EQ(relay::outcome_of(mx3).status, "4.7.5");
   EXPECT_EQ(mx3.reason, "TLSA lookup error for mx3.multi.test:25");
   EXPECT_EQ(r.answers.at(Query{"_25._tcp.mx3.multi.test", RRType::TLSA}).verdict, Verdict::error);
   const Host& mx4 = host(p, "mx4.multi.test");
@@ -296,8 +299,9 @@ TEST_F(Destination, D22_ImplicitMxUsesTheDomainAndItsTlsa) {
 
 TEST_F(Destination, N01_NullMxBounces) {
   auto r = resolve("nullmx.test");
-  EXPECT_EQ(r.plan.status, PlanStatus::bounce);
-  EXPECT_EQ(r.plan.dsn, "5.1.10");
+  EXPECT_EQ(r.plan.status, PlanStatus::failed);
+  EXPECT_EQ(relay::outcome_of(r.plan).action, relay::Action::bounce);
+  EXPECT_EQ(relay::outcome_of(r.plan).status, "5.1.10");
   EXPECT_EQ(r.answers.size(), 1u);
 }
 
@@ -332,8 +336,9 @@ class BrokenDestination : public Destination, public ::testing::WithParamInterfa
 
 TEST_P(BrokenDestination, D03_D05_DefersWholeDomainWithoutAddressFallback) {
   auto r = resolve(GetParam().domain);
-  EXPECT_EQ(r.plan.status, PlanStatus::defer);
-  EXPECT_EQ(r.plan.dsn, "4.4.3");
+  EXPECT_EQ(r.plan.status, PlanStatus::failed);
+  EXPECT_EQ(relay::outcome_of(r.plan).action, relay::Action::defer);
+  EXPECT_EQ(relay::outcome_of(r.plan).status, "4.4.3");
   EXPECT_TRUE(r.plan.hosts.empty());
   EXPECT_EQ(r.answers.size(), 1u) << "only the MX query may be asked";
   EXPECT_EQ(r.answers.at(Query{GetParam().domain, RRType::MX}).verdict, GetParam().mx_verdict);
@@ -353,7 +358,8 @@ TEST_F(Destination, D05_TimeoutIsAnErrorVerdictAndDefers) {
   auto s = settings();
   s.query_timeout = std::chrono::milliseconds(1);
   auto r = resolve("dead.test", 25, {}, 0, s);
-  EXPECT_EQ(r.plan.status, PlanStatus::defer);
+  EXPECT_EQ(r.plan.status, PlanStatus::failed);
+  EXPECT_EQ(relay::outcome_of(r.plan).action, relay::Action::defer);
   const Answer& mx = r.answers.at(Query{"dead.test", RRType::MX});
   EXPECT_EQ(mx.verdict, Verdict::error);
   EXPECT_EQ(mx.failure, Failure::timeout);
@@ -361,8 +367,9 @@ TEST_F(Destination, D05_TimeoutIsAnErrorVerdictAndDefers) {
 
 TEST_F(Destination, D07_BogusTlsaMakesTheHostUnusableAndDefers) {
   auto r = resolve("badtlsa.test");
-  EXPECT_EQ(r.plan.status, PlanStatus::defer);
-  EXPECT_EQ(r.plan.dsn, "4.7.5");
+  EXPECT_EQ(r.plan.status, PlanStatus::failed);
+  EXPECT_EQ(relay::outcome_of(r.plan).action, relay::Action::defer);
+  EXPECT_EQ(relay::outcome_of(r.plan).status, "4.7.5");
   EXPECT_EQ(r.plan.reason, "TLSA lookup error for mx.badtlsa.test:25");
   EXPECT_EQ(r.answers.at(Query{"_25._tcp.mx.badtlsa.test", RRType::TLSA}).verdict, Verdict::bogus);
 }
@@ -372,7 +379,7 @@ TEST_F(Destination, D06_UnresolvableBestMxIsSkippedForTheNext) {
   EXPECT_EQ(r.plan.status, PlanStatus::deliver);
   const Host& dead = host(r.plan, "mx.dead.test");
   EXPECT_FALSE(dead.usable);
-  EXPECT_EQ(dead.dsn, "4.4.3");
+  EXPECT_EQ(relay::outcome_of(dead).status, "4.4.3");
   EXPECT_TRUE(host(r.plan, "mx.secure.test").usable);
 }
 

@@ -1,6 +1,7 @@
 // tests/dns/plan_test.cpp — the RFC 7672 §2.2 planner driven from tables of answers (no I/O).
 // Every scenario here also runs through libunbound against the signed hierarchy in
 // destination_integration_test.cpp. Checklist ids (../shared/rfc-checklist.md) in test names.
+#include "relay/outcome.hpp"  // the status a DNS fact gets is the outcome policy's
 #include "dns/plan.hpp"
 
 #include <gtest/gtest.h>
@@ -51,8 +52,9 @@ TEST_P(MxLookupFailure, D05_DefersDomainWithoutFallbackToAddressLookup) {
   f.fail("example.test", RRType::MX, GetParam().verdict, GetParam().failure);
   std::vector<Query> asked;
   auto p = f.plan(request("example.test"), &asked);
-  EXPECT_EQ(p.status, PlanStatus::defer);
-  EXPECT_EQ(p.dsn, "4.4.3");
+  EXPECT_EQ(p.status, PlanStatus::failed);
+  EXPECT_EQ(relay::outcome_of(p).action, relay::Action::defer);
+  EXPECT_EQ(relay::outcome_of(p).status, "4.4.3");
   EXPECT_TRUE(p.hosts.empty());
   EXPECT_EQ(asked.size(), 1u) << "no implicit-MX or A fallback may be tried";
   EXPECT_NE(p.reason.find("type=MX"), std::string::npos) << p.reason;
@@ -68,16 +70,18 @@ TEST(Planner, D05_MalformedMxRdataDefers) {
   FakeAnswers f;
   f.answer("example.test", RRType::MX, S, {{0x00}});
   auto p = f.plan(request("example.test"));
-  EXPECT_EQ(p.status, PlanStatus::defer);
-  EXPECT_EQ(p.dsn, "4.4.3");
+  EXPECT_EQ(p.status, PlanStatus::failed);
+  EXPECT_EQ(relay::outcome_of(p).action, relay::Action::defer);
+  EXPECT_EQ(relay::outcome_of(p).status, "4.4.3");
 }
 
 TEST(Planner, NxdomainBouncesAsHostNotFound) {
   FakeAnswers f;
   f.nxdomain("nope.test", RRType::MX, S);
   auto p = f.plan(request("nope.test"));
-  EXPECT_EQ(p.status, PlanStatus::bounce);
-  EXPECT_EQ(p.dsn, "5.4.4");
+  EXPECT_EQ(p.status, PlanStatus::failed);
+  EXPECT_EQ(relay::outcome_of(p).action, relay::Action::bounce);
+  EXPECT_EQ(relay::outcome_of(p).status, "5.4.4");
   EXPECT_EQ(p.reason, "Host or domain name not found. Name service error for name=nope.test type=MX: Host not found");
 }
 
@@ -86,9 +90,32 @@ TEST(Planner, N01_NullMxBouncesWithoutFurtherLookups) {
   f.mx("nullmx.test", S, {{0, "."}});
   std::vector<Query> asked;
   auto p = f.plan(request("nullmx.test"), &asked);
-  EXPECT_EQ(p.status, PlanStatus::bounce);
-  EXPECT_EQ(p.dsn, "5.1.10");
+  EXPECT_EQ(p.status, PlanStatus::failed);
+  EXPECT_EQ(relay::outcome_of(p).action, relay::Action::bounce);
+  EXPECT_EQ(relay::outcome_of(p).status, "5.1.10");
   EXPECT_EQ(asked.size(), 1u);
+}
+
+// Issue 10 item 9: an MX RRset whose targets are all invalid host names is a publishing error
+// that may be fixed, not a null MX (RFC 7505 needs "MX 0 ." alone): defer 4.4.3, and say so.
+TEST(Planner, MxRrsetWithOnlyInvalidHostNamesDefersAndIsNotNullMx) {
+  FakeAnswers f;
+  f.mx("badmx.test", S, {{10, "-bad-.badmx.test"}, {20, "under_score!.badmx.test"}});
+  auto p = f.plan(request("badmx.test"));
+  EXPECT_EQ(p.status, PlanStatus::failed);
+  EXPECT_EQ(p.problem, Problem::mx_no_valid_names);
+  const relay::Outcome o = relay::outcome_of(p);
+  EXPECT_EQ(o.action, relay::Action::defer);
+  EXPECT_EQ(o.status, "4.4.3");
+  EXPECT_EQ(o.text, "MX RRset for badmx.test has no valid host names");
+}
+
+TEST(Planner, NullMxNextToOnlyInvalidHostNamesIsNotNullMxEither) {
+  FakeAnswers f;
+  f.mx("badmx.test", S, {{0, "."}, {10, "-bad-.badmx.test"}});
+  auto p = f.plan(request("badmx.test"));
+  EXPECT_EQ(p.problem, Problem::mx_no_valid_names);
+  EXPECT_EQ(relay::outcome_of(p).status, "4.4.3");
 }
 
 TEST(Planner, NullMxNextToRealHostsIsIgnored) {
@@ -197,7 +224,7 @@ TEST_P(TlsaLookupFailure, D07_D13_MarksOnlyThatHostUnusable) {
   const Host& h1 = host(p, "mx1.d.test");
   EXPECT_FALSE(h1.usable);
   EXPECT_EQ(h1.tlsa.state, TlsaState::error);
-  EXPECT_EQ(h1.dsn, "4.7.5");
+  EXPECT_EQ(relay::outcome_of(h1).status, "4.7.5");
   EXPECT_EQ(h1.reason, "TLSA lookup error for mx1.d.test:25");
   EXPECT_TRUE(h1.tlsa.records.empty());
   EXPECT_TRUE(host(p, "mx2.d.test").usable);
@@ -209,8 +236,9 @@ TEST_P(TlsaLookupFailure, D07_DefersWhenNoHostIsLeft) {
       .host("mx1.d.test", S, {"192.0.2.1"})
       .fail("_25._tcp.mx1.d.test", RRType::TLSA, GetParam().verdict, GetParam().failure);
   auto p = f.plan(request("d.test"));
-  EXPECT_EQ(p.status, PlanStatus::defer);
-  EXPECT_EQ(p.dsn, "4.7.5");
+  EXPECT_EQ(p.status, PlanStatus::failed);
+  EXPECT_EQ(relay::outcome_of(p).action, relay::Action::defer);
+  EXPECT_EQ(relay::outcome_of(p).status, "4.7.5");
   EXPECT_EQ(p.reason, "TLSA lookup error for mx1.d.test:25");
 }
 
@@ -283,7 +311,7 @@ TEST(Planner, D06_AddressLookupFailureSkipsOnlyThatHost) {
   auto p = f.plan(request("d.test"));
   EXPECT_EQ(p.status, PlanStatus::deliver);
   EXPECT_FALSE(host(p, "mx1.d.test").usable);
-  EXPECT_EQ(host(p, "mx1.d.test").dsn, "4.4.3");
+  EXPECT_EQ(relay::outcome_of(host(p, "mx1.d.test")).status, "4.4.3");
   EXPECT_TRUE(host(p, "mx2.d.test").usable);
 }
 
@@ -303,8 +331,9 @@ TEST(Planner, D23_HostWithoutAddressesIsUnusableAndAllAbsentBounces) {
   FakeAnswers f;
   f.mx("d.test", S, {{10, "gone.d.test"}}).nxdomain("gone.d.test", RRType::A, S).nxdomain("gone.d.test", RRType::AAAA, S);
   auto p = f.plan(request("d.test"));
-  EXPECT_EQ(p.status, PlanStatus::bounce);
-  EXPECT_EQ(p.dsn, "5.4.4");
+  EXPECT_EQ(p.status, PlanStatus::failed);
+  EXPECT_EQ(relay::outcome_of(p).action, relay::Action::bounce);
+  EXPECT_EQ(relay::outcome_of(p).status, "5.4.4");
 }
 
 // --- MX insecure (D-18, D-20) -------------------------------------------------------------------
@@ -494,7 +523,8 @@ TEST(Planner, InvalidDomainBouncesWithoutLookups) {
   std::vector<Query> asked;
   auto p = f.plan(request("bad..test"), &asked);
   EXPECT_TRUE(asked.empty());
-  EXPECT_EQ(p.status, PlanStatus::bounce);
+  EXPECT_EQ(p.status, PlanStatus::failed);
+  EXPECT_EQ(relay::outcome_of(p).action, relay::Action::bounce);
 }
 
 // Every TLSA-related row again with the MX RRset insecure: the host facts stay the same, only the

@@ -3,6 +3,7 @@
 // bounced with Postfix's reasons. Plans come from the planner fed with DNS tables; the same loop
 // runs against real sinks and libunbound in the delivery integration tests.
 #include "relay/delivery.hpp"
+#include "relay/outcome.hpp"
 
 #include <gtest/gtest.h>
 
@@ -39,7 +40,6 @@ smtp::RecipientOutcome outcome(smtp::Disposition d, int code, std::string text, 
   o.disposition = d;
   o.reply = reply(code, text);
   o.command = std::move(command);
-  o.dsn = o.reply->dsn();
   o.text = d == smtp::Disposition::sent ? o.reply->one_line()
                                         : "host mx1.d.test[192.0.2.1] said: " + o.reply->one_line() + " (in reply to " + o.command + " command)";
   return o;
@@ -53,12 +53,14 @@ SessionResult delivered(std::size_t recipients, std::string trust = "Verified") 
   return r;
 }
 
-SessionResult host_failure(std::string why, std::string dsn, bool handshake = false) {
+using Kind = smtp::HostFailure::Kind;
+
+SessionResult host_failure(std::string why, Kind kind, std::optional<smtp::Reply> server = {}) {
   SessionResult r;
   smtp::HostFailure f;
-  f.kind = handshake ? smtp::HostFailure::Kind::tls_handshake : smtp::HostFailure::Kind::tls_authentication;
+  f.kind = kind;
   f.text = std::move(why);
-  f.dsn = std::move(dsn);
+  f.reply = std::move(server);
   r.failure = std::move(f);
   return r;
 }
@@ -80,7 +82,6 @@ struct Script {
         smtp::HostFailure f;
         f.kind = smtp::HostFailure::Kind::connect;
         f.text = "connect to " + a.host->name + ": Connection refused";
-        f.dsn = "4.4.1";
         refused.failure = std::move(f);
         co_return refused;
       }
@@ -155,7 +156,7 @@ TEST(Delivery, FirstGoodHostDeliversWithPostfixLine) {
 
 TEST(Delivery, D10_D39_AuthenticationFailureSkipsToTheNextMxNeverPlaintext) {
   Script s;
-  s.by_host["mx1.d.test"] = host_failure("Server certificate not verified", "4.7.5");
+  s.by_host["mx1.d.test"] = host_failure("Server certificate not verified", Kind::tls_authentication);
   s.by_host["mx2.d.test"] = delivered(1);
   auto o = run(envelope({"a@d.test"}), plan_of(two_dane_hosts(), "d.test"), s);
   ASSERT_EQ(s.attempts.size(), 2u);
@@ -166,8 +167,8 @@ TEST(Delivery, D10_D39_AuthenticationFailureSkipsToTheNextMxNeverPlaintext) {
 
 TEST(Delivery, D45_BothHostsFailingAuthenticationDefersWithTheReason) {
   Script s;
-  s.by_host["mx1.d.test"] = host_failure("Server certificate not verified", "4.7.5");
-  s.by_host["mx2.d.test"] = host_failure("Server certificate not verified", "4.7.5");
+  s.by_host["mx1.d.test"] = host_failure("Server certificate not verified", Kind::tls_authentication);
+  s.by_host["mx2.d.test"] = host_failure("Server certificate not verified", Kind::tls_authentication);
   auto o = run(envelope({"a@d.test", "b@d.test"}), plan_of(two_dane_hosts(), "d.test"), s);
   EXPECT_EQ(s.attempts.size(), 2u);
   for (const auto& r : o.results) {
@@ -181,8 +182,8 @@ TEST(Delivery, D45_BothHostsFailingAuthenticationDefersWithTheReason) {
 
 TEST(Delivery, D10_RequiredTlsHandshakeFailureIsNeverRetriedInPlaintext) {
   Script s;
-  s.by_host["mx1.d.test"] = host_failure("TLS handshake failed", "4.7.5", true);
-  s.by_host["mx2.d.test"] = host_failure("TLS handshake failed", "4.7.5", true);
+  s.by_host["mx1.d.test"] = host_failure("TLS handshake failed", Kind::tls_handshake);
+  s.by_host["mx2.d.test"] = host_failure("TLS handshake failed", Kind::tls_handshake);
   s.by_host["mx1.d.test/plain"] = delivered(1, "");
   auto o = run(envelope({"a@d.test"}), plan_of(two_dane_hosts(), "d.test"), s);
   for (const auto& a : s.attempts) EXPECT_FALSE(a.plaintext_retry);
@@ -193,7 +194,7 @@ TEST(Delivery, D12_OpportunisticHandshakeFailureRetriesInPlaintextAndSaysSo) {
   FakeAnswers f;
   f.mx("i.test", I, {{10, "mx.i.test"}}).host("mx.i.test", I, {"192.0.2.9"});
   Script s;
-  s.by_host["mx.i.test"] = host_failure("TLS handshake failed", "4.7.5", true);
+  s.by_host["mx.i.test"] = host_failure("TLS handshake failed", Kind::tls_handshake);
   s.by_host["mx.i.test/plain"] = delivered(1, "");
   auto o = run(envelope({"a@i.test"}), plan_of(f, "i.test"), s);
   ASSERT_EQ(s.attempts.size(), 2u);
@@ -306,18 +307,48 @@ TEST(Delivery, DnsLookupTimeCountsAsConnectionSetup) {
 
 TEST(Delivery, GreetingFailureTriesTheNextHost) {
   Script s;
-  s.by_host["mx1.d.test"] = host_failure("host mx1.d.test[192.0.2.1] refused to talk to me: 421 4.3.2 busy", "4.3.2");
+  s.by_host["mx1.d.test"] = host_failure("host mx1.d.test[192.0.2.1] refused to talk to me: 421 4.3.2 busy", Kind::greeting_rejected, reply(421, "4.3.2 busy"));
   s.by_host["mx2.d.test"] = delivered(1);
   auto o = run(envelope({"a@d.test"}), plan_of(two_dane_hosts(), "d.test"), s);
   EXPECT_EQ(s.attempts.size(), 2u);
   EXPECT_EQ(o.results[0].status, DeliveryStatus::sent);
 }
 
+// Issue 10 item 9: a 5xx to the greeting, EHLO or STARTTLS makes that host unusable exactly as a
+// 4xx does: the next MX is tried, and when none delivers the recipients are deferred with a
+// 4.x.x status (the server's detail, class 4). A refusal before MAIL never bounces anybody.
+TEST(Delivery, FiveHundredBeforeMailMakesTheHostUnusableAndDefersWithAFourStatus) {
+  struct Row {
+    Kind kind;
+    int code;
+    const char* text;
+    const char* want;
+  };
+  for (const Row& row : {Row{Kind::greeting_rejected, 554, "5.7.1 no mail from you", "4.7.1"},
+                         Row{Kind::helo_rejected, 550, "5.7.1 go away", "4.7.1"},
+                         Row{Kind::helo_rejected, 500, "syntax error", "4.0.0"},
+                         Row{Kind::starttls_rejected, 554, "5.7.3 TLS not available", "4.7.3"}}) {
+    SCOPED_TRACE(std::string(smtp::to_string(row.kind)) + " " + row.text);
+    Script s;
+    const std::string why = "host mx1.d.test[192.0.2.1] refused to talk to me: " + std::to_string(row.code) + " " + row.text;
+    s.by_host["mx1.d.test"] = host_failure(why, row.kind, reply(row.code, row.text));
+    s.by_host["mx2.d.test"] = host_failure(why, row.kind, reply(row.code, row.text));
+    auto o = run(envelope({"a@d.test", "b@d.test"}), plan_of(two_dane_hosts(), "d.test"), s);
+    EXPECT_EQ(s.attempts.size(), 2u) << "the next MX is tried";
+    for (const auto& r : o.results) {
+      EXPECT_EQ(r.status, DeliveryStatus::deferred);
+      EXPECT_EQ(r.dsn, row.want);
+      ASSERT_TRUE(r.failure);
+      EXPECT_EQ(*r.failure, failure_of(row.kind));
+    }
+  }
+}
+
 TEST(Delivery, UnusableOnlyTlsaRequiresTlsWithoutAuthentication) {
   FakeAnswers f;
   f.mx("u.test", S, {{10, "mx.u.test"}}).host("mx.u.test", S, {"192.0.2.1"}).tlsa("_25._tcp.mx.u.test", S, {tlsa_rdata(1, 1, 1, 32)});
   Script s;
-  s.by_host["mx.u.test"] = host_failure("TLS is required, but was not offered by host mx.u.test[192.0.2.1]", "4.7.4");
+  s.by_host["mx.u.test"] = host_failure("TLS is required, but was not offered by host mx.u.test[192.0.2.1]", Kind::tls_not_offered);
   auto o = run(envelope({"a@u.test"}), plan_of(f, "u.test"), s);
   ASSERT_EQ(s.attempts.size(), 1u);
   EXPECT_EQ(s.attempts[0].policy.requirement, tls::Requirement::encrypt);

@@ -3,6 +3,7 @@
 // certificates; DANE policies come from tls::decide() over a hand-built secure plan (the DNS side
 // is covered by tests/tls/end_to_end_test.cpp). Wherever delivery must not happen, the tests
 // assert that the sink saw no MAIL command and received no message body.
+#include "relay/outcome.hpp"  // the status a failure gets is the outcome policy's
 #include "smtp/client_session.hpp"
 
 #include <gtest/gtest.h>
@@ -193,7 +194,7 @@ TEST_F(ClientSessionTest, PlainDeliveryWithPipeliningBatchesCommandsAndTheFinalD
   ASSERT_EQ(r.recipients.size(), 2u);
   for (const auto& o2 : r.recipients) {
     EXPECT_EQ(o2.disposition, Disposition::sent) << o2.text;
-    EXPECT_EQ(o2.dsn, "2.0.0");
+    EXPECT_EQ(relay::outcome_of(o2).status, "2.0.0");
     EXPECT_EQ(o2.command, "end of DATA");
     EXPECT_EQ(o2.text, "250 2.0.0 Ok: queued as S1");
   }
@@ -281,7 +282,7 @@ TEST_F(ClientSessionTest, DaneMismatchIsAHostFailureWithoutMailOrBody) {
   ASSERT_TRUE(a.failure);
   EXPECT_EQ(a.failure->kind, HostFailure::Kind::tls_authentication) << a.failure->text;
   EXPECT_EQ(a.failure->text, "Server certificate not verified");
-  EXPECT_EQ(a.failure->dsn, "4.7.5");
+  EXPECT_EQ(relay::outcome_of(*a.failure).status, "4.7.5");
   EXPECT_FALSE(a.failure->tls_handshake_failed()) << "never a reason for plaintext (D-39)";
   ASSERT_TRUE(a.report);
   EXPECT_FALSE(a.report->authenticated);
@@ -304,7 +305,7 @@ TEST_F(ClientSessionTest, TlsRequiredButNotOfferedIsAHostFailure) {
   ASSERT_TRUE(a.failure);
   EXPECT_EQ(a.failure->kind, HostFailure::Kind::tls_not_offered);
   EXPECT_EQ(a.failure->text, "TLS is required, but was not offered by host mx.secure.test[127.0.0.11]");
-  EXPECT_EQ(a.failure->dsn, "4.7.4");
+  EXPECT_EQ(relay::outcome_of(*a.failure).status, "4.7.4");
   const auto s = sink.stats();
   EXPECT_FALSE(has_command(s, "MAIL"));
   EXPECT_EQ(s.bodies(), 0);
@@ -371,10 +372,10 @@ TEST_F(ClientSessionTest, PerRecipientRepliesDecideEachRecipient) {
     ASSERT_EQ(r.size(), 3u);
     EXPECT_EQ(r[0].disposition, Disposition::sent);
     EXPECT_EQ(r[1].disposition, Disposition::deferred);
-    EXPECT_EQ(r[1].dsn, "4.2.1");
+    EXPECT_EQ(relay::outcome_of(r[1]).status, "4.2.1");
     EXPECT_EQ(r[1].text, "host mx.secure.test[127.0.0.11] said: 450 4.2.1 mailbox busy (in reply to RCPT TO command)");
     EXPECT_EQ(r[2].disposition, Disposition::bounced);
-    EXPECT_EQ(r[2].dsn, "5.1.1");
+    EXPECT_EQ(relay::outcome_of(r[2]).status, "5.1.1");
     EXPECT_EQ(r[2].command, "RCPT TO");
     const auto s = sink.stats();
     ASSERT_EQ(s.transactions.size(), 1u);
@@ -394,7 +395,7 @@ TEST_F(ClientSessionTest, PermanentMailRejectionBouncesEveryRecipientWithoutBody
     ASSERT_FALSE(a.failure) << a.failure->text;
     for (const auto& r : a.results.at(0).recipients) {
       EXPECT_EQ(r.disposition, Disposition::bounced);
-      EXPECT_EQ(r.dsn, "5.7.1");
+      EXPECT_EQ(relay::outcome_of(r).status, "5.7.1");
       EXPECT_EQ(r.command, "MAIL FROM");
     }
     EXPECT_TRUE(a.reusable);
@@ -424,7 +425,7 @@ TEST_F(ClientSessionTest, GreetingRefusalMeansTryTheNextHost) {
     ASSERT_TRUE(a.failure);
     EXPECT_EQ(a.failure->kind, HostFailure::Kind::greeting_rejected);
     EXPECT_EQ(a.failure->text, "host mx.secure.test[127.0.0.11] refused to talk to me: " + greeting);
-    EXPECT_EQ(a.failure->dsn[0], '4') << "Postfix smtp_skip_5xx_greeting";
+    EXPECT_EQ(relay::outcome_of(*a.failure).status[0], '4') << "Postfix smtp_skip_5xx_greeting";
     EXPECT_FALSE(has_command(sink.stats(), "MAIL"));
   }
 }
@@ -436,7 +437,7 @@ TEST_F(ClientSessionTest, EhloRefusedWith421IsAHostFailure) {
   const auto a = attempt(may_policy(), sink, {mail_to({"a@secure.test"})}, {kBody});
   ASSERT_TRUE(a.failure);
   EXPECT_EQ(a.failure->kind, HostFailure::Kind::helo_rejected);
-  EXPECT_EQ(a.failure->dsn, "4.3.2");
+  EXPECT_EQ(relay::outcome_of(*a.failure).status, "4.3.2");
 }
 
 // ---- Timeouts and connection failures -----------------------------------------------------------
@@ -451,7 +452,7 @@ TEST_F(ClientSessionTest, SilentServerTimesOutWithinTheConfiguredBound) {
   ASSERT_TRUE(a.failure);
   EXPECT_EQ(a.failure->kind, HostFailure::Kind::timeout);
   EXPECT_EQ(a.failure->text, "conversation with mx.secure.test[127.0.0.11] timed out while receiving the initial server greeting");
-  EXPECT_EQ(a.failure->dsn, "4.4.2");
+  EXPECT_EQ(relay::outcome_of(*a.failure).status, "4.4.2");
   EXPECT_LT(a.elapsed, std::chrono::seconds(3));
 }
 
@@ -492,7 +493,7 @@ TEST_F(ClientSessionTest, ConnectionRefusedIsAConnectFailure) {
   io.run_for(std::chrono::seconds(10));
   ASSERT_TRUE(f);
   EXPECT_EQ(f->kind, HostFailure::Kind::connect);
-  EXPECT_EQ(f->dsn, "4.4.1");
+  EXPECT_EQ(relay::outcome_of(*f).status, "4.4.1");
   EXPECT_EQ(f->text.rfind("connect to mx.secure.test[127.0.0.11]:" + std::to_string(port) + ": ", 0), 0u) << f->text;
 }
 
@@ -556,10 +557,10 @@ TEST_F(ClientSessionTest, LocalChecksBounceWithoutMail) {
   const auto a = attempt(may_policy(), sink, {utf8, big, injected}, {kBody, kBody, kBody});
   ASSERT_FALSE(a.failure);
   ASSERT_EQ(a.results.size(), 3u);
-  EXPECT_EQ(a.results[0].recipients.at(0).dsn, "5.6.7");
+  EXPECT_EQ(relay::outcome_of(a.results[0].recipients.at(0)).status, "5.6.7");
   EXPECT_EQ(a.results[0].recipients.at(0).text, "SMTPUTF8 is required, but was not offered by host mx.secure.test[127.0.0.11]");
-  EXPECT_EQ(a.results[1].recipients.at(0).dsn, "5.3.4");
-  EXPECT_EQ(a.results[2].recipients.at(0).dsn, "5.1.3");
+  EXPECT_EQ(relay::outcome_of(a.results[1].recipients.at(0)).status, "5.3.4");
+  EXPECT_EQ(relay::outcome_of(a.results[2].recipients.at(0)).status, "5.1.3");
   for (const auto& r : a.results) EXPECT_EQ(r.recipients.at(0).disposition, Disposition::bounced);
   EXPECT_TRUE(a.reusable);
   EXPECT_FALSE(has_command(sink.stats(), "MAIL"));
@@ -637,7 +638,6 @@ TEST_F(ClientSessionTest, PolicyDeferMakesNoConnection) {
   SmtpSink sink(sink_options());
   tls::HostPolicy p;
   p.requirement = tls::Requirement::defer;
-  p.dsn = "4.7.5";
   p.reason = "TLSA lookup error for mx.secure.test:25";
   const auto a = attempt(p, sink, {mail_to({"a@secure.test"})}, {kBody});
   ASSERT_TRUE(a.failure);
