@@ -1,6 +1,8 @@
 // relay/delivery_log.cpp — see delivery_log.hpp.
 #include "relay/delivery_log.hpp"
 
+#include "tls/peer_report.hpp"
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -59,7 +61,7 @@ std::string delivery_line(const Envelope& env, const RecipientResult& r, bool tl
   if (r.relay_host.empty()) {
     line += ", relay=none";
   } else {
-    line += fmt::format(", relay={}[{}]:{}", r.relay_host, r.relay_address, r.relay_port);
+    line += ", relay=" + tls::format_namaddr(r.relay_host, r.relay_address, r.relay_port);
   }
   if (r.connection_use > 1) line += fmt::format(", conn_use={}", r.connection_use);
   const auto total = std::chrono::duration_cast<std::chrono::microseconds>(r.done - env.arrival);

@@ -3,6 +3,8 @@
 // tls_log_verify_error): log parsers match these lines (ecosystem §2, §9.2).
 #include "tls/peer_report.hpp"
 
+#include <strings.h>
+
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
@@ -213,6 +215,12 @@ PeerReport inspect_peer(SSL* ssl, const HostPolicy& policy, const SessionSetup& 
 }
 
 std::string format_namaddr(std::string_view host, std::string_view address, std::uint16_t port) {
+  // An address-literal host ("[127.0.0.11]", "[IPv6:::1]") is named by its address, as Postfix
+  // logs it: relay=127.0.0.11[127.0.0.11]:25, never [127.0.0.11][127.0.0.11]:25.
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    if (host.size() > 5 && strncasecmp(host.data(), "IPv6:", 5) == 0) host.remove_prefix(5);
+  }
   return std::string(host) + "[" + std::string(address) + "]:" + std::to_string(port);
 }
 

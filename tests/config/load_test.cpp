@@ -327,7 +327,7 @@ level = "debug"
 tls_feature_status = true
 
 [metrics]
-enabled = true
+enabled = false
 address = "[::1]:9100"
 )toml");
   EXPECT_EQ(c.server.hostname, "relay.example.net");
@@ -387,7 +387,7 @@ address = "[::1]:9100"
   EXPECT_EQ(c.log.syslog_name, "postfix/danerelay");
   EXPECT_EQ(c.log.level, "debug");
   EXPECT_TRUE(c.log.tls_feature_status);
-  EXPECT_TRUE(c.metrics.enabled);
+  EXPECT_FALSE(c.metrics.enabled);  // true is refused until the metrics exist (issue 10)
   EXPECT_EQ(c.metrics.address, (Endpoint{"::1", 9100}));
 }
 
@@ -733,6 +733,16 @@ TEST(ConfigLoad, P02_PkixWithAnAddressLiteralNexthopNeedsALiteralMatchName) {
                             "x.toml")
                     .ok());
   }
+}
+
+TEST(ConfigLoad, MetricsEnabledIsRefusedUntilTheMetricsExist) {
+  // Issue 10 item 10: no setting may silently do nothing.
+  const Lines errors = errors_of("[metrics]\nenabled = true\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("danerelay.toml:2:"), std::string::npos) << errors[0];
+  EXPECT_NE(errors[0].find("metrics are not implemented yet"), std::string::npos) << errors[0];
+  EXPECT_NE(errors[0].find("metrics.enabled"), std::string::npos) << errors[0];
+  EXPECT_TRUE(load_string("[metrics]\nenabled = false\n", "x.toml").ok());
 }
 
 // ── The shipped example and the reference ────────────────────────────────────────────────────

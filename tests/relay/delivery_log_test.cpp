@@ -83,6 +83,19 @@ TEST(DeliveryLine, NoConnectionIsRelayNoneAndOrigToAndConnUseAppearWhenRelevant)
   EXPECT_NE(line.find("relay=mx.dest.example[198.51.100.7]:25, conn_use=3, delay="), std::string::npos) << line;
 }
 
+TEST(DeliveryLine, AnAddressLiteralRelayIsNamedByItsAddressAsPostfixDoes) {
+  // Issue 10 item 10: relay=127.0.0.11[127.0.0.11]:25, not relay=[127.0.0.11][127.0.0.11]:25.
+  Envelope e;
+  e.id = *QueueId::parse("3F2A9C01B7E4");
+  RecipientResult r;
+  r.recipient.address = "b@[127.0.0.11]";
+  r.relay_host = "[127.0.0.11]";
+  r.relay_address = "127.0.0.11";
+  r.relay_port = 25;
+  const auto line = delivery_line(e, r, false);
+  EXPECT_NE(line.find(", relay=127.0.0.11[127.0.0.11]:25, "), std::string::npos) << line;
+}
+
 TEST(DeliveryLine, PflogsummDeliveryRegexMatches) {
   // pflogsumm 1.1.5's delivery regex (ecosystem §2.2), without the tls= field it cannot parse.
   const std::regex pflogsumm(

@@ -624,6 +624,9 @@ TEST_F(Handshakes, LongFullRecordIsAbbreviatedInTheMatchLine) {
 TEST(PeerReportFormat, NamaddrIsPostfixStyle) {
   EXPECT_EQ(format_namaddr("mx.example.org", "192.0.2.1", 25), "mx.example.org[192.0.2.1]:25");
   EXPECT_EQ(format_namaddr("mx.example.org", "2001:db8::1", 2525), "mx.example.org[2001:db8::1]:2525");
+  // Issue 10: an address-literal host is named by its address, as Postfix logs it.
+  EXPECT_EQ(format_namaddr("[127.0.0.11]", "127.0.0.11", 25), "127.0.0.11[127.0.0.11]:25");
+  EXPECT_EQ(format_namaddr("[IPv6:2001:db8::1]", "2001:db8::1", 25), "2001:db8::1[2001:db8::1]:25");
 }
 
 TEST(PeerReportFormat, TrustWords) {
