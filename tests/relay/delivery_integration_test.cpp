@@ -62,9 +62,11 @@ class DeliveryEndToEnd : public ::testing::Test {
       o.key_file = world_->host_certs.at(cert_host).key_file;
     }
     if (cert_host.empty()) o.starttls = false;
+    // Only "not root, cannot bind port 25" may skip (NEED_SINK); any other failure (EADDRINUSE,
+    // a broken test PKI) propagates and fails the test with its message.
     try {
       return std::make_unique<SmtpSink>(o);
-    } catch (const std::exception& e) {
+    } catch (const testsupport::PrivilegedPortDenied& e) {
       cannot_listen_ = e.what();
       return nullptr;
     }

@@ -66,7 +66,8 @@ struct Shared {
   }
 
   // A sink for an MX host of the world at `address`:25, presenting `cert_host`'s chain
-  // ("" = no STARTTLS). Null when port 25 cannot be bound (not root).
+  // ("" = no STARTTLS). Null only when port 25 cannot be bound for lack of privilege (not root);
+  // every other failure (EADDRINUSE, a broken test PKI) throws and fails the test.
   std::unique_ptr<testsupport::SmtpSink> sink(const std::string& address, const std::string& cert_host,
                                               testsupport::SinkOptions o = {}) {
     o.address = address;
@@ -79,7 +80,7 @@ struct Shared {
     }
     try {
       return std::make_unique<testsupport::SmtpSink>(o);
-    } catch (const std::exception& e) {
+    } catch (const testsupport::PrivilegedPortDenied& e) {
       std::cerr << "sink " << address << ":25: " << e.what() << "\n";
       return nullptr;
     }

@@ -384,10 +384,16 @@ SmtpSink::SmtpSink(SinkOptions options) : impl_(std::make_unique<Impl>(std::move
     if (ec) throw std::runtime_error("smtp sink: cannot load " + s.options.chain_file.string() + ": " + ec.message());
   }
   const tcp::endpoint ep(asio::ip::make_address(s.options.address), s.options.port);
-  s.acceptor.open(ep.protocol());
-  s.acceptor.set_option(tcp::acceptor::reuse_address(true));
-  s.acceptor.bind(ep);
-  s.acceptor.listen();
+  const std::string where = s.options.address + " port " + std::to_string(s.options.port);
+  error_code ec;
+  s.acceptor.open(ep.protocol(), ec);
+  if (!ec) s.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) s.acceptor.bind(ep, ec);
+  if (ec == boost::system::errc::permission_denied && s.options.port != 0 && s.options.port < 1024) {
+    throw PrivilegedPortDenied("smtp sink: cannot bind " + where + ": " + ec.message() + " (not root)");
+  }
+  if (!ec) s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw std::runtime_error("smtp sink: cannot listen on " + where + ": " + ec.message());
   s.port = s.acceptor.local_endpoint().port();
   asio::co_spawn(s.io, s.accept_loop(), asio::detached);
   s.thread = std::thread([&s] {

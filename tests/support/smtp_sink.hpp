@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -96,9 +97,19 @@ struct SinkStats {
   [[nodiscard]] int bodies() const;           // transactions with a body
 };
 
+// The one sink failure a test may skip on: a port below 1024 (25, like a real MX) cannot be bound
+// because this process lacks the privilege (EACCES: not root, no CAP_NET_BIND_SERVICE). Every
+// other failure (EADDRINUSE, a broken test PKI, a bad address) is a plain std::runtime_error and
+// must fail the test.
+class PrivilegedPortDenied : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 class SmtpSink {
  public:
-  // Binds and starts the thread. Throws std::runtime_error (bind failure, bad TLS files).
+  // Binds and starts the thread. Throws PrivilegedPortDenied (see above), std::runtime_error for
+  // any other failure (bind, bad TLS files); the message names the address and the cause.
   explicit SmtpSink(SinkOptions options);
   ~SmtpSink();
   SmtpSink(const SmtpSink&) = delete;
