@@ -34,7 +34,7 @@
 #include <thread>
 #include <vector>
 
-#include "relay/spool.hpp"
+#include "relay/queue/spool.hpp"
 #include "smtp/server.hpp"
 #include "tests/support/daemon.hpp"
 #include "tests/support/pki.hpp"

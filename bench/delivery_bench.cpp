@@ -19,8 +19,8 @@
 #include <stdexcept>
 
 #include "dns/destination.hpp"
-#include "relay/delivery.hpp"
-#include "relay/smtp_connector.hpp"
+#include "relay/delivery/delivery.hpp"
+#include "relay/delivery/smtp_connector.hpp"
 #include "tests/support/smtp_sink.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/world.hpp"

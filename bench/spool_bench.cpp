@@ -7,7 +7,7 @@
 //   serial        per message: create, write, fdatasync, rename, fsync dir (1 thread)
 //   serial x8     the same in 8 threads (the kernel may merge their journal commits)
 //   batch32       32 files written, sync_file_range each, fdatasync each, renames, ONE dir fsync
-//                 (the scheme relay/spool.cpp implements)
+//                 (the scheme relay/queue/spool.cpp implements)
 //   batch32 x8    the same, with the fdatasync calls issued from 8 threads at once (what the
 //                 spool does since the sequential calls measured no better than serial here)
 //   batch32+syncfs 32 files written and renamed, then one syncfs (flushes the whole file system,
@@ -19,7 +19,7 @@
 //
 // DIR defaults to /var/tmp (a real disk; /tmp may be tmpfs, where flushes cost nothing). Work
 // happens in DIR/spool_bench-PID, removed afterwards. Prints figures; asserts nothing.
-#include "relay/spool.hpp"
+#include "relay/queue/spool.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>

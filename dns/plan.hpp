@@ -47,7 +47,7 @@ struct PlanRequest {
 
 enum class DestinationKind { mx, implicit_mx, nexthop, address_literal };
 // deliver: at least one host is usable. failed: none is; `DeliveryPlan::problem` says why, and
-// the relay's outcome policy (relay/outcome.hpp) decides whether that defers or bounces.
+// the relay's outcome policy (relay/delivery/outcome.hpp) decides whether that defers or bounces.
 enum class PlanStatus { deliver, failed };
 
 // What DNS says is wrong with a destination or one host: a fact, never a status code.

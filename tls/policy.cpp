@@ -107,19 +107,6 @@ std::string host_port(const dns::DeliveryPlan& plan, const dns::Host& host) {
   return host.name + ":" + std::to_string(plan.port);
 }
 
-std::string_view level_name(TlsLevel level) {
-  switch (level) {
-    case TlsLevel::none: return "none";
-    case TlsLevel::may: return "may";
-    case TlsLevel::encrypt: return "encrypt";
-    case TlsLevel::dane: return "dane";
-    case TlsLevel::dane_only: return "dane-only";
-    case TlsLevel::verify: return "verify";
-    case TlsLevel::secure: return "secure";
-  }
-  return "dane";
-}
-
 // RFC 7672 §3.2.2 / D-40: the names a DANE-TA chain's leaf must carry.
 std::vector<std::string> dane_reference_ids(const dns::DeliveryPlan& plan, const dns::Host& host) {
   std::vector<std::string> ids;
@@ -335,7 +322,7 @@ HostPolicy decide(const dns::DeliveryPlan& plan, const dns::Host& host, TlsLevel
   p.level = level;
   p.mx_insecure = plan.mx_insecure();  // D-18
   p.base_domain = host.tlsa.base_domain;
-  p.tls_feature = std::string(level_name(level));
+  p.tls_feature = std::string(config::to_string(level));
   const bool literal = is_address_literal(plan, host);
   // Outside DANE the server is asked for the name we connect to (none for an address literal:
   // RFC 6066 §3 forbids IP addresses in SNI).
@@ -367,7 +354,7 @@ HostPolicy decide(const dns::DeliveryPlan& plan, const dns::Host& host, TlsLevel
       p.reference_ids = pkix_reference_ids(plan, host, level, match_names, p.notes);
       if (p.reference_ids.empty()) {
         // P-02: no names means no connection; never "any certificate a CA signed".
-        defer(p, "no certificate names to match for " + host_port(plan, host) + " (" + std::string(level_name(level)) +
+        defer(p, "no certificate names to match for " + host_port(plan, host) + " (" + std::string(config::to_string(level)) +
                      (literal ? ": an address literal is never matched against certificate names" : "") +
                      "; configure match names)");
       }

@@ -1,7 +1,7 @@
 // tests/dns/destination_integration_test.cpp — every RFC 7672 destination scenario end to end:
 // UnboundResolver (libunbound in async mode on the Asio loop) against the real DNSSEC-signed
 // test world (tests/support/world.hpp). Nothing stands in for the validator here.
-#include "relay/outcome.hpp"  // the status a DNS fact gets is the outcome policy's
+#include "relay/delivery/outcome.hpp"  // the status a DNS fact gets is the outcome policy's
 #include "dns/destination.hpp"
 
 #include <gtest/gtest.h>

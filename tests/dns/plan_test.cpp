@@ -1,7 +1,7 @@
 // tests/dns/plan_test.cpp — the RFC 7672 §2.2 planner driven from tables of answers (no I/O).
 // Every scenario here also runs through libunbound against the signed hierarchy in
 // destination_integration_test.cpp. Checklist ids (../shared/rfc-checklist.md) in test names.
-#include "relay/outcome.hpp"  // the status a DNS fact gets is the outcome policy's
+#include "relay/delivery/outcome.hpp"  // the status a DNS fact gets is the outcome policy's
 #include "dns/plan.hpp"
 
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // tests/relay/concurrency_test.cpp — global and per-destination delivery limits.
-#include "relay/concurrency.hpp"
+#include "relay/delivery/concurrency.hpp"
 
 #include <gtest/gtest.h>
 

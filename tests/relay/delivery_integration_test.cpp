@@ -4,7 +4,7 @@
 // which CI has). The rows of the behaviour table in the DNSSEC testing notes, plus next-MX,
 // plaintext-retry, injection and IPv6 cases. Where delivery must not happen, the test asserts
 // that no sink received a MAIL command or a message body.
-#include "relay/delivery.hpp"
+#include "relay/delivery/delivery.hpp"
 
 #include <gtest/gtest.h>
 
@@ -20,7 +20,7 @@
 #include <stdexcept>
 
 #include "dns/destination.hpp"
-#include "relay/smtp_connector.hpp"
+#include "relay/delivery/smtp_connector.hpp"
 #include "tests/support/smtp_sink.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/world.hpp"

@@ -1,5 +1,5 @@
 // tests/relay/delivery_log_test.cpp — Postfix-exact delivery lines and delay formatting.
-#include "relay/delivery_log.hpp"
+#include "relay/delivery/delivery_log.hpp"
 
 #include <gtest/gtest.h>
 

@@ -2,8 +2,8 @@
 // get a connection, when plaintext is (never) tried, and how replies become sent / deferred /
 // bounced with Postfix's reasons. Plans come from the planner fed with DNS tables; the same loop
 // runs against real sinks and libunbound in the delivery integration tests.
-#include "relay/delivery.hpp"
-#include "relay/outcome.hpp"
+#include "relay/delivery/delivery.hpp"
+#include "relay/delivery/outcome.hpp"
 
 #include <gtest/gtest.h>
 
@@ -14,7 +14,7 @@
 #include <regex>
 
 #include "config/load.hpp"
-#include "relay/smtp_connector.hpp"
+#include "relay/delivery/smtp_connector.hpp"
 #include "tests/dns/fake_answers.hpp"
 
 namespace danerelay::relay {

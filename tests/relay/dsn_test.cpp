@@ -1,10 +1,10 @@
-// tests/relay/dsn_test.cpp — delivery status notifications (relay/dsn.hpp): which recipients a
+// tests/relay/dsn_test.cpp — delivery status notifications (relay/queue/dsn.hpp): which recipients a
 // notice reports (RFC 3461 §4.1), and the notice itself, parsed back with a small MIME splitter
 // (RFC 6522 multipart/report, RFC 3464 message/delivery-status, RFC 5322 line rules).
 // Checklist items covered: B-01 (multipart/report with per-recipient Action/Status/Remote-MTA/
 // Diagnostic-Code; DANE deferral reasons in delay notices) and D-46 (clear deferral reasons and
 // delay DSNs for mandatory-DANE destinations).
-#include "relay/dsn.hpp"
+#include "relay/queue/dsn.hpp"
 
 #include <gtest/gtest.h>
 

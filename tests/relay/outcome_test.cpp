@@ -1,7 +1,7 @@
-// tests/relay/outcome_test.cpp — the one delivery-outcome policy (relay/outcome.hpp) as a table:
+// tests/relay/outcome_test.cpp — the one delivery-outcome policy (relay/delivery/outcome.hpp) as a table:
 // every failure kind has one row, the rows keep the invariants the issue (10, item 9) and RFC 3463
 // ask for, and the layers' typed values land on their rows.
-#include "relay/outcome.hpp"
+#include "relay/delivery/outcome.hpp"
 
 #include <gtest/gtest.h>
 

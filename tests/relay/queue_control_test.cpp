@@ -2,7 +2,7 @@
 // byte for byte with what Postfix's own code prints (postfix/src/postqueue/showq_compat.c and
 // showq_json.c, postfix-3.12; each golden names the rule it checks), the QueuedMessage → QueueEntry
 // mapping (showq.c), and the control socket end to end against an in-memory QueueControl.
-#include "relay/queue_control.hpp"
+#include "relay/control/queue_control.hpp"
 
 #include <gtest/gtest.h>
 
@@ -33,8 +33,8 @@
 #include <sstream>
 #include <thread>
 
-#include "relay/control_socket.hpp"
-#include "relay/spool.hpp"
+#include "relay/control/control_socket.hpp"
+#include "relay/queue/spool.hpp"
 #include "tests/support/temp_dir.hpp"
 
 // g++ 12 false positive on coroutine frames (see smtp/client_session.cpp).

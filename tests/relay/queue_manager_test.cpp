@@ -2,7 +2,7 @@
 // directory, a scripted DeliverFunction per destination domain (the end-to-end tests in
 // relay_e2e_test.cpp run the real delivery path). Short configured backoffs; assertions are on
 // order and lower bounds, never on how fast the machine is.
-#include "relay/queue_manager.hpp"
+#include "relay/queue/queue_manager.hpp"
 
 #include <gtest/gtest.h>
 

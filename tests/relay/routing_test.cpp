@@ -1,6 +1,6 @@
 // tests/relay/routing_test.cpp — destination domains as DNS sees them (SMTPUTF8 → A-labels) and
 // the policy a domain gets.
-#include "relay/routing.hpp"
+#include "relay/delivery/routing.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // tests/relay/spool_test.cpp — the durable queue: round trips, recovery of damaged spools, group
 // commit, the durability order (through SpoolOptions::on_disk_op) and error paths.
-#include "relay/spool.hpp"
+#include "relay/queue/spool.hpp"
 
 #include <gtest/gtest.h>
 

@@ -3,7 +3,7 @@
 // certificates; DANE policies come from tls::decide() over a hand-built secure plan (the DNS side
 // is covered by tests/tls/end_to_end_test.cpp). Wherever delivery must not happen, the tests
 // assert that the sink saw no MAIL command and received no message body.
-#include "relay/outcome.hpp"  // the status a failure gets is the outcome policy's
+#include "relay/delivery/outcome.hpp"  // the status a failure gets is the outcome policy's
 #include "smtp/client_session.hpp"
 
 #include <gtest/gtest.h>

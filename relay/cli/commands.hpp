@@ -1,0 +1,53 @@
+// relay/cli/commands.hpp — the subcommands of the one `danerelay` binary (one .cpp each).
+// Exit codes: relay/core/exit_codes.hpp.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "relay/core/exit_codes.hpp"
+
+namespace danerelay::relay {
+
+inline constexpr const char* kDefaultConfigPath = "/etc/danerelay/danerelay.toml";
+
+struct GlobalOptions {
+  std::filesystem::path config_path = kDefaultConfigPath;
+  bool config_given = false;   // -c was used: the file must exist
+};
+
+// Loads the configuration, printing FILE:LINE:COL diagnostics to stderr. Without -c and without
+// the default file, the built-in defaults are used (and said so on stderr).
+[[nodiscard]] std::optional<config::Config> load_config(const GlobalOptions& options);
+
+// Settings that are valid but almost certainly not what the operator meant ("FILE:LINE:COL:
+// warning: …"): a listener nobody may relay through, AUTH without a credentials file or without
+// TLS. check-config prints them; run logs them.
+[[nodiscard]] std::vector<std::string> config_warnings(const config::Config& cfg);
+
+struct ResolveOptions {
+  std::vector<std::string> domains;
+  std::optional<std::uint16_t> port;
+  bool trace = false;
+  bool skip_self_test = false;
+};
+
+// `danerelay queue VERB [ID] [--json]`: list/show work with or without the daemon (the spool is
+// read directly when no daemon answers on the control socket); flush/delete/hold/release/expire
+// need the daemon.
+struct QueueOptions {
+  std::string verb;    // "list", "show", "flush", "delete", "hold", "release", "expire"
+  std::string id;      // queue id; "ALL" for delete; empty for flush means every message
+  bool json = false;   // list: postqueue -j JSON Lines instead of mailq text
+};
+
+int cmd_check_config(const GlobalOptions& options);
+int cmd_resolve(const GlobalOptions& options, const ResolveOptions& resolve);
+int cmd_run(const GlobalOptions& options);
+int cmd_queue(const GlobalOptions& options, const QueueOptions& queue);
+
+}  // namespace danerelay::relay

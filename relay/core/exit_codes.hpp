@@ -1,0 +1,13 @@
+// relay/core/exit_codes.hpp — the exit statuses every subcommand and the daemon share: 0 success,
+// 1 runtime failure, 2 configuration error (systemd's RestartPreventExitStatus=2 stops restart
+// loops on a bad config), 64 usage error (sysexits.h EX_USAGE).
+#pragma once
+
+namespace danerelay::relay {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitConfig = 2;
+inline constexpr int kExitUsage = 64;
+
+}  // namespace danerelay::relay

@@ -1,0 +1,43 @@
+// relay/delivery/smtp_connector.hpp — the Connector the delivery loop uses in production: one
+// smtp::ClientSession per attempt, the envelope mapped onto MAIL/RCPT with its DSN parameters,
+// the body streamed from the spool file, and the TLS lines logged as Postfix writes them
+// ("Matched DANE EE certificate …", "Verified TLS connection established to …", "server
+// certificate verification failed for …").
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+#include "relay/delivery/connection_cache.hpp"
+#include "relay/delivery/delivery.hpp"
+#include "smtp/client_session.hpp"
+
+namespace danerelay::relay {
+
+struct ConnectorSettings {
+  std::string helo_name = "localhost";
+  smtp::Timeouts timeouts;
+  std::optional<boost::asio::ip::address> source_v4;
+  std::optional<boost::asio::ip::address> source_v6;
+};
+
+// From the configuration: [delivery] timeouts and source addresses, server.hostname (or the
+// machine's name) as the EHLO name.
+[[nodiscard]] ConnectorSettings connector_settings(const config::Config& config);
+
+// The cache key of an attempt (connection_cache.hpp): everything the session's authentication
+// depended on.
+[[nodiscard]] CacheKey cache_key(const HostAttempt& attempt);
+
+// A Connector bound to an executor, the client TLS context and, optionally, a connection cache
+// (both must outlive it) and a log. With a cache, a session left reusable after its transaction
+// is kept for the next attempt with the same CacheKey; plaintext retries never use the cache.
+[[nodiscard]] Connector smtp_connector(boost::asio::any_io_executor executor, boost::asio::ssl::context& tls_context,
+                                       ConnectorSettings settings, LogSink log, ConnectionCache* cache = nullptr);
+
+}  // namespace danerelay::relay

@@ -1,0 +1,567 @@
+// relay/queue/queue_manager.cpp — see queue_manager.hpp for the contract.
+#include "relay/queue/queue_manager.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <fstream>
+#include <random>
+
+#include "dns/destination.hpp"
+#include "relay/delivery/delivery_log.hpp"
+#include "relay/queue/dsn.hpp"
+#include "relay/core/logging.hpp"
+#include "relay/delivery/outcome.hpp"
+#include "relay/delivery/routing.hpp"
+
+// g++ 12 reports a false -Wmismatched-new-delete on coroutine frames (see smtp/client_session.cpp).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+namespace danerelay::relay {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+}
+
+std::int64_t to_ms(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// The domain part of an address ("" when there is none, e.g. "postmaster").
+std::string domain_of(const std::string& address) {
+  const auto at = address.rfind('@');
+  if (at == std::string::npos) return {};
+  std::string d = lower(address.substr(at + 1));
+  if (!d.empty() && d.back() == '.') d.pop_back();
+  return d;
+}
+
+// Only the original's header section; a notice never needs more than this for delay and
+// success reports, nor for large messages (Postfix bounce_size_limit plays the same part).
+constexpr std::uint64_t kReturnFullLimit = 100 * 1024;
+
+std::string read_message(const Envelope& envelope, std::uint64_t limit) {
+  std::ifstream in(envelope.body, std::ios::binary);
+  if (!in) return {};
+  in.seekg(static_cast<std::streamoff>(envelope.body_offset));
+  std::string text(static_cast<std::size_t>(std::min(envelope.size, limit)), '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  return text;
+}
+
+MessageState initial_state(const Envelope& envelope) {
+  MessageState state;
+  state.recipients.resize(envelope.recipients.size());
+  return state;
+}
+
+}  // namespace
+
+std::string header_section(const Envelope& envelope, std::size_t limit) {
+  std::string text = read_message(envelope, limit);
+  if (text.rfind("\r\n", 0) == 0) return {};
+  if (const auto end = text.find("\r\n\r\n"); end != std::string::npos) text.resize(end + 2);
+  return text;
+}
+
+QueueManager::QueueManager(asio::any_io_executor executor, const config::Config& config, Spool& spool, DeliverFunction deliver)
+    : executor_(std::move(executor)),
+      config_(config),
+      spool_(spool),
+      deliver_(std::move(deliver)),
+      log_(logger("qmgr")),
+      bounce_log_(logger("bounce")),
+      timer_(executor_) {}
+
+QueueManager::~QueueManager() = default;
+
+void QueueManager::load(std::vector<QueuedMessage> messages) {
+  for (auto& m : messages) {
+    const QueueId id = m.envelope.id;
+    const std::int64_t due = m.state.next_attempt;
+    const bool held = m.state.hold;
+    messages_.insert_or_assign(id, Entry{std::move(m)});
+    if (!held) schedule(id, due);
+  }
+  arm_timer();
+}
+
+void QueueManager::enqueue(QueuedMessage message) {
+  const QueueId id = message.envelope.id;
+  if (message.state.recipients.size() != message.envelope.recipients.size()) message.state = initial_state(message.envelope);
+  messages_.insert_or_assign(id, Entry{std::move(message)});
+  schedule(id, 0);
+  arm_timer();
+}
+
+void QueueManager::schedule(const QueueId& id, std::int64_t due_ms) {
+  unschedule(id);
+  due_index_[id] = due_.emplace(due_ms, id);
+}
+
+void QueueManager::unschedule(const QueueId& id) {
+  if (auto it = due_index_.find(id); it != due_index_.end()) {
+    due_.erase(it->second);
+    due_index_.erase(it);
+  }
+}
+
+void QueueManager::arm_timer() {
+  if (stopping_) return;
+  if (due_.empty()) {
+    if (timer_due_ != INT64_MAX) timer_.cancel();
+    timer_due_ = INT64_MAX;
+    return;
+  }
+  const std::int64_t first = due_.begin()->first;
+  if (first == timer_due_) return;
+  timer_due_ = first;
+  const std::int64_t wait = std::max<std::int64_t>(0, first - now_ms());
+  timer_.expires_after(std::chrono::milliseconds(wait));  // cancels the previous wait
+  timer_.async_wait([this, first](boost::system::error_code ec) {
+    if (ec || timer_due_ != first) return;
+    timer_due_ = INT64_MAX;
+    run_due();
+  });
+}
+
+void QueueManager::run_due() {
+  const std::int64_t now = now_ms();
+  while (!stopping_ && !due_.empty() && due_.begin()->first <= now) {
+    const QueueId id = due_.begin()->second;
+    unschedule(id);
+    auto it = messages_.find(id);
+    if (it == messages_.end() || it->second.active || it->second.message.state.hold) continue;
+    it->second.active = true;
+    ++active_;
+    asio::co_spawn(executor_, attempt(id), [this, id](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        log_->error("{}: internal error during delivery: {}", id.str(), ex.what());
+      }
+      // The message stays queued; try again after the minimum backoff.
+      if (auto it2 = messages_.find(id); it2 != messages_.end()) {
+        if (it2->second.active) {
+          it2->second.active = false;
+          --active_;
+        }
+        schedule(id, now_ms() + config_.queue.min_backoff.count());
+        arm_timer();
+      }
+    });
+  }
+  arm_timer();
+}
+
+std::int64_t QueueManager::next_attempt_ms(const Entry& entry, std::int64_t now) const {
+  const auto& q = config_.queue;
+  const std::uint32_t n = std::max<std::uint32_t>(1, entry.message.state.attempts);
+  std::int64_t backoff = q.min_backoff.count();
+  for (std::uint32_t i = 1; i < n && backoff < q.max_backoff.count(); ++i) backoff *= 2;
+  backoff = std::min<std::int64_t>(backoff, q.max_backoff.count());
+  const std::int64_t expiry = to_ms(entry.message.envelope.arrival) + q.max_lifetime.count();
+  return std::max(now, std::min(now + backoff, expiry));
+}
+
+asio::awaitable<void> QueueManager::attempt(QueueId id) {
+  auto it = messages_.find(id);
+  if (it == messages_.end()) co_return;
+  Entry& entry = it->second;  // std::map: stable while this attempt runs (erased only below)
+  QueuedMessage& m = entry.message;
+  ++counters_.attempts;
+  const int attempt_no = static_cast<int>(m.state.attempts) + 1;
+  log_->info("{}: from=<{}>, size={}, nrcpt={} (queue active)", id.str(), m.envelope.sender, m.envelope.size,
+             m.envelope.recipients.size());
+
+  // Pending recipients by destination domain, in first-appearance order.
+  std::vector<std::pair<std::string, std::vector<std::size_t>>> groups;
+  std::vector<std::optional<RecipientResult>> results(m.envelope.recipients.size());
+  for (std::size_t i = 0; i < m.envelope.recipients.size(); ++i) {
+    if (m.state.recipients[i].status != RecipientStatus::pending) continue;
+    if (m.state.forced_expire) continue;
+    const std::string domain = domain_of(m.envelope.recipients[i].address);
+    if (domain.empty()) {
+      RecipientResult r;
+      r.recipient = m.envelope.recipients[i];
+      const Outcome o = outcome_of(Failure::no_domain_part);
+      r.status = DeliveryStatus::bounced;
+      r.dsn = o.status;
+      r.failure = o.failure;
+      r.reason = o.text;
+      results[i] = std::move(r);
+      continue;
+    }
+    auto g = std::find_if(groups.begin(), groups.end(), [&](const auto& p) { return p.first == domain; });
+    if (g == groups.end()) {
+      groups.emplace_back(domain, std::vector<std::size_t>{});
+      g = std::prev(groups.end());
+    }
+    g->second.push_back(i);
+  }
+
+  for (auto& [domain, indices] : groups) {
+    if (entry.removed) break;
+    Envelope sub = m.envelope;
+    sub.recipients.clear();
+    for (std::size_t i : indices) sub.recipients.push_back(m.envelope.recipients[i]);
+    std::string d = domain;
+    std::vector<RecipientResult> got;
+    try {
+      got = co_await deliver_(std::move(sub), std::move(d), attempt_no);
+    } catch (const std::exception& e) {
+      log_->error("{}: delivery to {} failed: {}", id.str(), domain, e.what());
+    }
+    for (std::size_t k = 0; k < indices.size(); ++k) {
+      if (k < got.size()) {
+        results[indices[k]] = std::move(got[k]);
+      } else {
+        RecipientResult r;
+        r.recipient = m.envelope.recipients[indices[k]];
+        const Outcome o = outcome_of(Failure::internal_error, "no result from the delivery to " + domain);
+        r.status = DeliveryStatus::deferred;
+        r.dsn = o.status;
+        r.failure = o.failure;
+        r.reason = o.text;
+        results[indices[k]] = std::move(r);
+      }
+    }
+  }
+
+  const std::int64_t now = now_ms();
+  const std::int64_t now_s = now / 1000;
+  m.state.attempts += 1;
+  std::vector<std::size_t> bounced, sent, pending;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (!results[i]) continue;
+    const RecipientResult& r = *results[i];
+    RecipientState& s = m.state.recipients[i];
+    s.dsn = r.dsn;
+    s.reason = r.reason;
+    s.remote_mta = r.relay_host;
+    s.diagnostic = r.reply_code != 0 ? "smtp; " + r.reason : std::string();
+    s.last_attempt = now_s;
+    switch (r.status) {
+      case DeliveryStatus::sent:
+        s.status = RecipientStatus::sent;
+        sent.push_back(i);
+        ++counters_.sent;
+        break;
+      case DeliveryStatus::bounced:
+        s.status = RecipientStatus::bounced;
+        bounced.push_back(i);
+        ++counters_.bounced;
+        break;
+      case DeliveryStatus::deferred:
+        ++counters_.deferred;
+        break;
+    }
+  }
+  for (std::size_t i = 0; i < m.state.recipients.size(); ++i) {
+    if (m.state.recipients[i].status == RecipientStatus::pending) pending.push_back(i);
+  }
+
+  // The queue lifetime (or `queue expire`): whatever is still pending bounces now.
+  const bool expired = now >= to_ms(m.envelope.arrival) + config_.queue.max_lifetime.count() || m.state.forced_expire;
+  if (expired && !pending.empty() && !entry.removed) {
+    log_->info("{}: from=<{}>, status=expired, returned to sender", id.str(), m.envelope.sender);
+    for (std::size_t i : pending) {
+      RecipientState& s = m.state.recipients[i];
+      s.status = RecipientStatus::bounced;
+      // Postfix: an expired recipient keeps the status and reason of its last attempt.
+      const Outcome o = outcome_of(m.state.forced_expire ? Failure::expired_by_admin : Failure::expired);
+      if (s.dsn.empty()) s.dsn = o.status;
+      if (s.reason.empty()) s.reason = o.text;
+      bounced.push_back(i);
+      ++counters_.bounced;
+    }
+    pending.clear();
+  }
+
+  if (!entry.removed) {
+    // Notices first, then the state that records them (a crash in between duplicates a notice
+    // at worst; the reverse order could lose one).
+    if (auto who = dsn_recipients(DsnKind::failure, m.envelope, m.state, bounced); !who.empty()) {
+      co_await queue_notice(entry, DsnKind::failure, who);
+    }
+    if (auto who = dsn_recipients(DsnKind::success, m.envelope, m.state, sent); !who.empty()) {
+      co_await queue_notice(entry, DsnKind::success, who);
+    }
+    const auto warn_after = config_.queue.delay_warning.count();
+    if (warn_after > 0 && !pending.empty() && now >= to_ms(m.envelope.arrival) + warn_after) {
+      if (auto who = dsn_recipients(DsnKind::delay, m.envelope, m.state, pending); !who.empty()) {
+        co_await queue_notice(entry, DsnKind::delay, who);
+      }
+    }
+  }
+
+  entry.active = false;
+  --active_;
+  if (entry.removed || pending.empty()) {
+    const SpoolResult r = co_await spool_.remove(id);
+    if (!r.ok()) log_->error("{}: cannot remove queue file: {}", id.str(), r.error);
+    log_->info("{}: removed", id.str());
+    ++counters_.removed;
+    unschedule(id);
+    messages_.erase(id);
+    arm_timer();
+    co_return;
+  }
+  m.state.next_attempt = entry.flush_requested ? now : next_attempt_ms(entry, now);
+  entry.flush_requested = false;
+  MessageState state = m.state;
+  const SpoolResult r = co_await spool_.save(id, std::move(state));
+  if (!r.ok()) log_->error("{}: cannot save queue state: {}", id.str(), r.error);
+  // An operator may have deleted (remove() finishes that itself: the entry was no longer
+  // active) or held the message while the state was being saved.
+  if (auto again = messages_.find(id); again != messages_.end() && !again->second.removed && !again->second.active &&
+                                       !again->second.message.state.hold) {
+    schedule(id, again->second.message.state.next_attempt);
+  }
+  arm_timer();
+}
+
+asio::awaitable<void> QueueManager::queue_notice(const Entry& entry, DsnKind kind, std::vector<std::size_t> recipients) {
+  const QueuedMessage& m = entry.message;
+  Envelope original = m.envelope;
+  std::string text;
+  if (kind == DsnKind::failure && original.ret != Ret::headers && original.size <= kReturnFullLimit) {
+    text = read_message(original, kReturnFullLimit);
+  } else {
+    text = header_section(original);
+    if (kind == DsnKind::failure) original.ret = Ret::headers;
+  }
+  DsnInput input;
+  input.kind = kind;
+  input.envelope = &original;
+  input.state = &m.state;
+  input.recipients = recipients;
+  input.original = std::move(text);
+  input.reporting_mta = config_.server.hostname.empty() ? std::string("localhost") : config_.server.hostname;
+  input.max_lifetime = std::chrono::duration_cast<std::chrono::seconds>(config_.queue.max_lifetime);
+  std::string notice = make_dsn(input);
+
+  Envelope env;
+  env.sender = "";
+  env.recipients.push_back(Recipient{m.envelope.sender, {}, notify_never});
+  env.arrival = Clock::now();
+  // The notice carries what the original needed: 8-bit text (BODY=8BITMIME), UTF-8 addresses.
+  env.eightbit = std::any_of(notice.begin(), notice.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+  env.smtputf8 = m.envelope.smtputf8;
+  const SpoolResult r = co_await spool_.commit(std::move(notice), env);
+  const char* what = kind == DsnKind::failure ? "non-delivery notification"
+                     : kind == DsnKind::delay ? "delay notification"
+                                              : "delivery status notification";
+  // The original entry may have gone while the notice was committed (operator delete).
+  auto it = messages_.find(m.envelope.id);
+  if (!r.ok()) {
+    bounce_log_->error("{}: cannot queue sender {}: {}", m.envelope.id.str(), what, r.error);
+    if (kind == DsnKind::failure && it != messages_.end()) {
+      // Keep the recipients pending: the failure is reported again at the next attempt rather
+      // than never.
+      for (std::size_t i : recipients) it->second.message.state.recipients[i].status = RecipientStatus::pending;
+    }
+    co_return;
+  }
+  ++counters_.notices;
+  bounce_log_->info("{}: sender {}: {}", m.envelope.id.str(), what, env.id.str());
+  if (kind == DsnKind::delay && it != messages_.end()) {
+    for (std::size_t i : recipients) it->second.message.state.recipients[i].delay_notified = true;
+  }
+  QueuedMessage notice_message{env, initial_state(env)};
+  enqueue(std::move(notice_message));
+}
+
+asio::awaitable<void> QueueManager::shutdown(std::chrono::milliseconds grace) {
+  stopping_ = true;
+  timer_.cancel();
+  asio::steady_timer wait(executor_);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  // Bounded wait for attempts in flight (only at shutdown; the queue never polls otherwise).
+  while (active_ > 0 && std::chrono::steady_clock::now() < deadline) {
+    wait.expires_after(std::chrono::milliseconds(50));
+    co_await wait.async_wait(asio::use_awaitable);
+  }
+}
+
+// ── QueueControl ───────────────────────────────────────────────────────────────────────────
+
+std::vector<QueueEntry> QueueManager::list() {
+  std::vector<const Entry*> order;
+  for (const auto& [id, e] : messages_) {
+    if (!e.removed) order.push_back(&e);
+  }
+  std::sort(order.begin(), order.end(),
+            [](const Entry* a, const Entry* b) { return a->message.envelope.arrival < b->message.envelope.arrival; });
+  std::vector<QueueEntry> out;
+  out.reserve(order.size());
+  for (const Entry* e : order) out.push_back(queue_entry(e->message, e->active));
+  return out;
+}
+
+std::optional<std::string> QueueManager::show(const QueueId& id) {
+  auto it = messages_.find(id);
+  if (it == messages_.end() || it->second.removed) return std::nullopt;
+  // The same text as `queue show` reading the spool directly (LF line ends).
+  return format_show(it->second.message, read_headers(it->second.message).value_or(std::string()));
+}
+
+asio::awaitable<std::size_t> QueueManager::flush(std::optional<QueueId> id) {
+  std::size_t count = 0;
+  const std::int64_t now = now_ms();
+  for (auto& [key, e] : messages_) {
+    if (id && key != *id) continue;
+    if (e.removed || e.message.state.hold) continue;
+    if (e.active) {
+      e.flush_requested = true;
+    } else {
+      schedule(key, now);
+    }
+    ++count;
+  }
+  if (count > 0) log_->info("flush: {} message{} scheduled for immediate delivery", count, count == 1 ? "" : "s");
+  run_due();
+  co_return count;
+}
+
+asio::awaitable<std::size_t> QueueManager::hold(QueueId id) {
+  auto it = messages_.find(id);
+  if (it == messages_.end() || it->second.removed) co_return 0;
+  if (it->second.message.state.hold) co_return 1;
+  it->second.message.state.hold = true;
+  unschedule(id);
+  arm_timer();
+  MessageState state = it->second.message.state;
+  const SpoolResult r = co_await spool_.save(id, std::move(state));
+  if (!r.ok()) log_->error("{}: cannot save queue state: {}", id.str(), r.error);
+  log_->info("{}: placed on hold", id.str());
+  co_return 1;
+}
+
+asio::awaitable<std::size_t> QueueManager::release(QueueId id) {
+  auto it = messages_.find(id);
+  if (it == messages_.end() || it->second.removed) co_return 0;
+  if (!it->second.message.state.hold) co_return 1;
+  it->second.message.state.hold = false;
+  MessageState state = it->second.message.state;
+  const SpoolResult r = co_await spool_.save(id, std::move(state));
+  if (!r.ok()) log_->error("{}: cannot save queue state: {}", id.str(), r.error);
+  log_->info("{}: released from hold", id.str());
+  if (auto again = messages_.find(id); again != messages_.end() && !again->second.active && !again->second.message.state.hold) {
+    schedule(id, again->second.message.state.next_attempt);
+    arm_timer();
+  }
+  co_return 1;
+}
+
+asio::awaitable<std::size_t> QueueManager::remove(QueueId id) {
+  auto it = messages_.find(id);
+  if (it == messages_.end() || it->second.removed) co_return 0;
+  if (it->second.active) {
+    it->second.removed = true;  // the attempt removes it when it ends
+    co_return 1;
+  }
+  it->second.removed = true;
+  unschedule(id);
+  arm_timer();
+  const SpoolResult r = co_await spool_.remove(id);
+  if (!r.ok()) log_->error("{}: cannot remove queue file: {}", id.str(), r.error);
+  log_->info("{}: removed", id.str());
+  ++counters_.removed;
+  messages_.erase(id);
+  co_return 1;
+}
+
+asio::awaitable<std::size_t> QueueManager::expire(QueueId id) {
+  auto it = messages_.find(id);
+  if (it == messages_.end() || it->second.removed) co_return 0;
+  it->second.message.state.forced_expire = true;
+  MessageState state = it->second.message.state;
+  const SpoolResult r = co_await spool_.save(id, std::move(state));
+  if (!r.ok()) log_->error("{}: cannot save queue state: {}", id.str(), r.error);
+  log_->info("{}: forced to expire", id.str());
+  if (auto again = messages_.find(id); again != messages_.end()) {
+    if (again->second.active) {
+      again->second.flush_requested = true;
+    } else if (!again->second.message.state.hold) {
+      schedule(id, now_ms());
+      run_due();
+    }
+  }
+  co_return 1;
+}
+
+// ── Production delivery ────────────────────────────────────────────────────────────────────
+
+QueueManager::DeliverFunction make_delivery_function(asio::any_io_executor executor, const config::Config& config,
+                                                     dns::Resolver& resolver, ConcurrencyLimiter& limiter, Connector connector,
+                                                     LogSink smtp_log) {
+  (void)executor;
+  auto seeds = std::make_shared<std::mt19937_64>(std::random_device{}());
+  return [&config, &resolver, &limiter, connector = std::move(connector), smtp_log = std::move(smtp_log), seeds](
+             Envelope envelope, std::string domain, int attempt) -> asio::awaitable<std::vector<RecipientResult>> {
+    // Postfix's delay stages (log_adhoc.c): a = arrival → this attempt (time spent deferred
+    // included), b = in the queue manager (here: waiting for a concurrency slot), c = DNS and
+    // connection set-up, d = transmission.
+    const auto attempt_started = Clock::now();
+    const auto waited_from = std::chrono::steady_clock::now();
+    // SMTPUTF8 mail may name a UTF-8 domain: DNS and the policy tables know its A-label.
+    const std::optional<std::string> ascii_domain = dns_domain(domain);
+    if (!ascii_domain) {
+      std::vector<RecipientResult> bad;
+      for (const auto& r : envelope.recipients) {
+        RecipientResult res;
+        res.recipient = r;
+        const Outcome o = outcome_of(Failure::bad_idn_domain, {}, domain);
+        res.status = DeliveryStatus::bounced;
+        res.dsn = o.status;
+        res.failure = o.failure;
+        res.reason = o.text;
+        smtp_log(delivery_line(envelope, res, false));
+        bad.push_back(std::move(res));
+      }
+      co_return bad;
+    }
+    const Routing routing = route_for(config, *ascii_domain, (*seeds)());
+    std::string permit_domain = domain;
+    Permit permit = co_await limiter.acquire(std::move(permit_domain));
+    const auto started = std::chrono::steady_clock::now();
+    dns::PlanRequest request = routing.request;
+    dns::Resolution resolution = co_await dns::resolve_destination(resolver, std::move(request));
+    DeliverySettings ds;
+    ds.level = routing.level;
+    ds.digest_order = config.tls.client.digest_order;
+    if (routing.policy != nullptr) ds.match_names = routing.policy->match;
+    ds.tls_feature_status = config.log.tls_feature_status;
+    ds.json_log = config.log.format == config::LogSettings::Format::json;
+    ds.attempt = attempt;
+    ds.dns_lookup = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+    ds.before_queue = std::chrono::duration_cast<std::chrono::microseconds>(attempt_started - envelope.arrival);
+    if (ds.before_queue.count() < 0) ds.before_queue = std::chrono::microseconds(0);
+    ds.in_queue = std::chrono::duration_cast<std::chrono::microseconds>(started - waited_from);
+    dns::DeliveryPlan plan = std::move(resolution.plan);
+    Connector c = connector;
+    LogSink l = smtp_log;
+    co_return co_await deliver(std::move(envelope), std::move(plan), std::move(ds), std::move(c), std::move(l));
+  };
+}
+
+}  // namespace danerelay::relay

@@ -1,0 +1,144 @@
+// relay/queue/queue_manager.hpp — the scheduler between the spool and delivery (Postfix's qmgr): it
+// keeps every queued message in memory, starts the first attempt at once, retries deferred
+// recipients with exponential backoff, bounces at the end of the queue lifetime, sends delay
+// notices, and carries out queue operations for the control socket.
+//
+// One attempt of one message:
+//   1. the message becomes active ("QID: from=<…>, size=N, nrcpt=M (queue active)");
+//   2. its pending recipients are grouped by domain; per domain, in turn: a concurrency permit
+//      (delivery.max_concurrency[_per_destination]), the validating DNS lookups, then
+//      relay::deliver() through the SMTP connector (with the connection cache);
+//   3. permanent failures, and everything still pending once the lifetime is over, become
+//      bounced; a failure notice goes to the sender where NOTIFY asks for one (never to the null
+//      sender); delay notices after queue.delay_warning; success notices for NOTIFY=SUCCESS;
+//   4. notices are committed to the spool BEFORE the state that records them, so a crash in
+//      between can only duplicate a notice, never lose one; then the new state is saved (write-new
+//      + rename) or, when nothing is pending, the message is removed ("QID: removed").
+//
+// Timing: one steady timer for the earliest due message; an idle queue has no work pending on
+// the event loop at all (no polling). Backoff after attempt n (n ≥ 1) is
+// min(max_backoff, min_backoff · 2^(n−1)), and never beyond arrival + max_lifetime, so the bounce
+// comes at the configured lifetime rather than one backoff later.
+//
+// Threads: everything runs on the executor given to the constructor (one io_context thread).
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "dns/resolver.hpp"
+#include "relay/delivery/concurrency.hpp"
+#include "relay/delivery/connection_cache.hpp"
+#include "relay/delivery/delivery.hpp"
+#include "relay/queue/dsn.hpp"
+#include "relay/control/queue_control.hpp"
+#include "relay/queue/spool.hpp"
+
+namespace spdlog {
+class logger;
+}
+
+namespace danerelay::relay {
+
+struct QueueCounters {
+  std::uint64_t attempts = 0;        // message delivery attempts started
+  std::uint64_t sent = 0;            // recipients delivered
+  std::uint64_t deferred = 0;        // recipient deferrals
+  std::uint64_t bounced = 0;         // recipients bounced (permanent failure or expiry)
+  std::uint64_t notices = 0;         // DSNs queued (failure, delay and success notices)
+  std::uint64_t removed = 0;         // messages finished and removed
+};
+
+class QueueManager final : public QueueControl {
+ public:
+  // How one destination domain is delivered: DNS + relay::deliver. Replaceable for tests of the
+  // scheduler alone; the default (make_delivery_function) is the real thing.
+  using DeliverFunction = std::function<boost::asio::awaitable<std::vector<RecipientResult>>(Envelope, std::string domain,
+                                                                                             int attempt)>;
+
+  // `config`, `spool`, and what `deliver` refers to must outlive the manager.
+  QueueManager(boost::asio::any_io_executor executor, const config::Config& config, Spool& spool, DeliverFunction deliver);
+  ~QueueManager() override;
+  QueueManager(const QueueManager&) = delete;
+  QueueManager& operator=(const QueueManager&) = delete;
+
+  // Messages recovered from the spool at start; scheduled by their saved next-attempt time.
+  void load(std::vector<QueuedMessage> messages);
+  // A message the SMTP server has just committed: its first attempt starts at once.
+  void enqueue(QueuedMessage message);
+
+  // Stops starting attempts; completes when the active ones have ended or `grace` passed.
+  [[nodiscard]] boost::asio::awaitable<void> shutdown(std::chrono::milliseconds grace);
+
+  [[nodiscard]] std::size_t size() const noexcept { return messages_.size(); }
+  [[nodiscard]] std::size_t active() const noexcept { return active_; }
+  [[nodiscard]] const QueueCounters& counters() const noexcept { return counters_; }
+
+  // QueueControl
+  [[nodiscard]] std::vector<QueueEntry> list() override;
+  [[nodiscard]] std::optional<std::string> show(const QueueId& id) override;
+  [[nodiscard]] boost::asio::awaitable<std::size_t> flush(std::optional<QueueId> id) override;
+  [[nodiscard]] boost::asio::awaitable<std::size_t> hold(QueueId id) override;
+  [[nodiscard]] boost::asio::awaitable<std::size_t> release(QueueId id) override;
+  [[nodiscard]] boost::asio::awaitable<std::size_t> remove(QueueId id) override;
+  [[nodiscard]] boost::asio::awaitable<std::size_t> expire(QueueId id) override;
+
+ private:
+  struct Entry {
+    QueuedMessage message;
+    bool active = false;
+    bool removed = false;        // deleted by an operator while active: drop when the attempt ends
+    bool flush_requested = false;  // flushed while active: run again right after
+  };
+
+  void schedule(const QueueId& id, std::int64_t due_ms);
+  void unschedule(const QueueId& id);
+  void arm_timer();
+  void run_due();
+  [[nodiscard]] boost::asio::awaitable<void> attempt(QueueId id);
+  [[nodiscard]] boost::asio::awaitable<void> queue_notice(const Entry& entry, DsnKind kind, std::vector<std::size_t> recipients);
+  [[nodiscard]] std::int64_t next_attempt_ms(const Entry& entry, std::int64_t now_ms) const;
+
+  boost::asio::any_io_executor executor_;
+  const config::Config& config_;
+  Spool& spool_;
+  DeliverFunction deliver_;
+  std::shared_ptr<spdlog::logger> log_;   // "qmgr"
+  std::shared_ptr<spdlog::logger> bounce_log_;  // "bounce"
+  std::map<QueueId, Entry> messages_;
+  std::multimap<std::int64_t, QueueId> due_;          // next attempt (unix ms) → message
+  std::map<QueueId, std::multimap<std::int64_t, QueueId>::iterator> due_index_;
+  boost::asio::steady_timer timer_;
+  std::int64_t timer_due_ = INT64_MAX;
+  std::size_t active_ = 0;
+  bool stopping_ = false;
+  QueueCounters counters_;
+};
+
+// The production DeliverFunction: route_for (policy, next hop), resolve_destination through the
+// validating resolver, a concurrency permit per domain, relay::deliver with the SMTP connector.
+// Every reference must outlive the function. `smtp_log` receives the delivery and TLS lines.
+[[nodiscard]] QueueManager::DeliverFunction make_delivery_function(boost::asio::any_io_executor executor,
+                                                                   const config::Config& config, dns::Resolver& resolver,
+                                                                   ConcurrencyLimiter& limiter, Connector connector,
+                                                                   LogSink smtp_log);
+
+// The message's header section as stored (CRLF, up to and without the empty line), read from its
+// spool file, at most `limit` bytes: what notices return for RET=HDRS. (`queue show` uses
+// queue_control.hpp's read_headers, which gives LF line ends for a terminal.)
+[[nodiscard]] std::string header_section(const Envelope& envelope, std::size_t limit = 256 * 1024);
+
+}  // namespace danerelay::relay

@@ -1,0 +1,1062 @@
+// relay/queue/spool.cpp — the durable queue; see spool.hpp for the layout and the contract.
+//
+// FILE FORMAT of msg/QID (all integers little-endian):
+//   [message bytes, body_offset 0][envelope record: JSON][trailer, 32 bytes]
+//   trailer:  0  8  magic "DRSPOOL\n"
+//             8  4  format version (1)
+//            12  4  CRC-32 (IEEE) over the envelope record followed by the trailer with this field zeroed
+//            16  8  message length
+//            24  8  envelope record length
+//   The message comes first so that Writer::write() can stream it to tmp/ while it arrives; the
+//   envelope is only known complete at commit, so it goes after it, and the trailer (read from the
+//   end) says where everything is. A file is accepted only if magic, version, the lengths (which
+//   must add up to the file size) and the checksum agree; anything else is a leftover of a crash
+//   before the rename, or damage, and recover() discards it with a warning. Discarding is safe:
+//   a message is acknowledged (250) only after commit() completed, i.e. after the file was
+//   flushed, renamed into msg/ and the directory flushed, so a file that does not check out was
+//   never acknowledged — unless the disk itself lost data, which the warning then reports. The
+//   message bytes are not checksummed: they were flushed before the rename, like the envelope.
+//
+// DURABILITY ORDER (Postfix global/mail_stream.c does the same for its queue files):
+//   commit: write tmp/QID → fdatasync → rename to msg/QID → fsync msg/ → complete.
+//   save:   write state/QID.tmp → fdatasync → rename to state/QID → fsync state/ → complete.
+//   remove: unlink msg/QID → fsync msg/ → unlink state/QID → fsync state/ → complete.
+//
+// GROUP COMMIT: one disk thread takes every queued request (up to max_batch commits, saves and
+// removals, plus any streamed appends in front of them), performs all writes, starts writeback of
+// every file (sync_file_range), waits for each (fdatasync, up to 8 in flight at once so that
+// ext4 folds them into one journal commit instead of one device flush each), renames, then flushes each touched directory ONCE and completes the whole round.
+// While one round flushes, the next one's requests queue up, so the batch size adapts to load.
+//
+// DIAGNOSTICS: I/O errors come back as SpoolResult text "<operation> <path>: <strerror>".
+// recover()/scan() report discarded and odd files through `warnings` (recover() also logs them).
+#include "relay/queue/spool.hpp"
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <latch>
+#include <map>
+#include <mutex>
+#include <set>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include "relay/core/logging.hpp"
+
+// g++ 12 false positive: it pairs Asio's coroutine-frame operator new (aligned_alloc, inlined)
+// with the frame's operator delete (which calls std::free, correctly) and reports a mismatch.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+namespace danerelay::relay {
+
+std::filesystem::path spool_directory(const config::Config& cfg) {
+  return cfg.queue.directory.empty() ? cfg.server.state_dir / "spool" : cfg.queue.directory;
+}
+
+std::string_view to_string(RecipientStatus status) noexcept {
+  switch (status) {
+    case RecipientStatus::pending: return "pending";
+    case RecipientStatus::sent: return "sent";
+    case RecipientStatus::bounced: return "bounced";
+  }
+  return "pending";
+}
+
+std::optional<RecipientStatus> parse_recipient_status(std::string_view text) noexcept {
+  if (text == "pending") return RecipientStatus::pending;
+  if (text == "sent") return RecipientStatus::sent;
+  if (text == "bounced") return RecipientStatus::bounced;
+  return std::nullopt;
+}
+
+namespace {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+constexpr std::array<char, 8> kMagic = {'D', 'R', 'S', 'P', 'O', 'O', 'L', '\n'};
+constexpr std::uint32_t kFormatVersion = 1;
+constexpr std::size_t kTrailerSize = 32;
+// Writer hands its buffer to the disk thread once it holds this much: bounds the memory a
+// session holds without making the disk thread handle tiny writes.
+constexpr std::size_t kHandOff = 256 * 1024;
+// An envelope record larger than this is damage, not data (a few thousand recipients at most).
+constexpr std::uint64_t kMaxEnvelopeRecord = 64 * 1024 * 1024;
+constexpr std::string_view kStateTmpSuffix = ".tmp";
+// How many fdatasync calls of one round are in flight at once (see round(), step 2).
+constexpr std::size_t kSyncThreads = 8;
+
+// ---- small POSIX helpers --------------------------------------------------------------------
+
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) reset(std::exchange(o.fd_, -1));
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { reset(); }
+  void reset(int fd = -1) noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+  [[nodiscard]] int get() const noexcept { return fd_; }
+  [[nodiscard]] explicit operator bool() const noexcept { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+std::string errno_text(std::string_view op, const fs::path& path, int err) {
+  return std::string(op) + " " + path.string() + ": " + std::strerror(err);
+}
+
+// 0 or errno. Loops over short writes and EINTR.
+int write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return 0;
+}
+
+// 0 or errno; ENODATA-like short reads count as EIO (the file shrank under us).
+int pread_all(int fd, char* out, std::size_t size, std::uint64_t offset) {
+  while (size > 0) {
+    const ssize_t n = ::pread(fd, out, size, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EIO;
+    out += n;
+    size -= static_cast<std::size_t>(n);
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return 0;
+}
+
+int fdatasync_retry(int fd) {
+  int r = 0;
+  do r = ::fdatasync(fd);
+  while (r != 0 && errno == EINTR);
+  return r == 0 ? 0 : errno;
+}
+
+int fsync_retry(int fd) {
+  int r = 0;
+  do r = ::fsync(fd);
+  while (r != 0 && errno == EINTR);
+  return r == 0 ? 0 : errno;
+}
+
+// rename that refuses to replace: queue ids are time-based, so after a clock step back a new id
+// can equal one already in msg/; silently replacing that message would lose it.
+int rename_noreplace(int from_dir, const std::string& from, int to_dir, const std::string& to) {
+  if (::renameat2(from_dir, from.c_str(), to_dir, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS) return errno;
+  // File system without RENAME_NOREPLACE: check, then rename (only the disk thread creates names).
+  struct stat st {};
+  if (::fstatat(to_dir, to.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return EEXIST;
+  return ::renameat(from_dir, from.c_str(), to_dir, to.c_str()) == 0 ? 0 : errno;
+}
+
+// Entry names of a directory (no "." / ".."); nullopt + errno when it cannot be read.
+std::optional<std::vector<std::string>> list_directory(const fs::path& dir, int* err) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    *err = errno;
+    return std::nullopt;
+  }
+  std::vector<std::string> names;
+  while (const dirent* e = ::readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n != "." && n != "..") names.emplace_back(n);
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// ---- checksum and trailer -------------------------------------------------------------------
+
+constexpr std::array<std::uint32_t, 256> make_crc_table() {
+  std::array<std::uint32_t, 256> t{};
+  for (std::uint32_t i = 0; i < 256; ++i) {
+    std::uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1U) != 0 ? 0xEDB88320U ^ (c >> 1) : c >> 1;
+    t[i] = c;
+  }
+  return t;
+}
+constexpr auto kCrcTable = make_crc_table();
+
+// CRC-32/IEEE, continuable: crc32(b, crc32(a)) == crc32(a+b).
+std::uint32_t crc32(std::string_view data, std::uint32_t crc = 0) {
+  crc = ~crc;
+  for (unsigned char c : data) crc = kCrcTable[(crc ^ c) & 0xFFU] ^ (crc >> 8);
+  return ~crc;
+}
+
+void put_le(char* out, std::uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i, v >>= 8) out[i] = static_cast<char>(v & 0xFFU);
+}
+std::uint64_t get_le(const char* in, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(in[i]);
+  return v;
+}
+
+std::string make_trailer(std::uint64_t message_length, std::string_view record) {
+  std::string t(kTrailerSize, '\0');
+  std::copy(kMagic.begin(), kMagic.end(), t.begin());
+  put_le(t.data() + 8, kFormatVersion, 4);
+  put_le(t.data() + 16, message_length, 8);
+  put_le(t.data() + 24, record.size(), 8);
+  put_le(t.data() + 12, crc32(t, crc32(record)), 4);  // computed with the field still zero
+  return t;
+}
+
+// ---- (de)serialisation ----------------------------------------------------------------------
+
+std::string_view ret_name(Ret r) {
+  switch (r) {
+    case Ret::full: return "full";
+    case Ret::headers: return "headers";
+    case Ret::unspecified: break;
+  }
+  return "";
+}
+
+std::int64_t unix_micros(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
+// Strict UTF-8 (nlohmann's default): an address that is not valid UTF-8 makes commit() fail
+// rather than be stored altered.
+std::string envelope_record(const Envelope& e) {
+  json j;
+  j["id"] = e.id.str();
+  j["sender"] = e.sender;
+  json rcpts = json::array();
+  for (const auto& r : e.recipients) rcpts.push_back({{"address", r.address}, {"orcpt", r.orcpt}, {"notify", r.notify}});
+  j["recipients"] = std::move(rcpts);
+  j["ret"] = ret_name(e.ret);
+  j["envid"] = e.envid;
+  j["size"] = e.size;
+  j["eightbit"] = e.eightbit;
+  j["smtputf8"] = e.smtputf8;
+  j["arrival"] = unix_micros(e.arrival);
+  return j.dump();
+}
+
+// Throws json::exception on a wrong shape; the caller turns that into a warning.
+Envelope parse_envelope_record(std::string_view text) {
+  const json j = json::parse(text);
+  const auto id = QueueId::parse(j.at("id").get<std::string>());
+  if (!id) throw std::runtime_error("bad queue id in envelope record");
+  Envelope e;
+  e.id = *id;
+  e.sender = j.at("sender").get<std::string>();
+  for (const auto& r : j.at("recipients")) {
+    e.recipients.push_back(Recipient{r.at("address").get<std::string>(), r.at("orcpt").get<std::string>(), r.at("notify").get<std::uint8_t>()});
+  }
+  const auto ret = j.at("ret").get<std::string>();
+  e.ret = ret == "full" ? Ret::full : ret == "headers" ? Ret::headers : Ret::unspecified;
+  e.envid = j.at("envid").get<std::string>();
+  e.size = j.at("size").get<std::uint64_t>();
+  e.eightbit = j.at("eightbit").get<bool>();
+  e.smtputf8 = j.at("smtputf8").get<bool>();
+  e.arrival = Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(j.at("arrival").get<std::int64_t>())));
+  return e;
+}
+
+// Remote replies may carry bytes that are not UTF-8; they are for humans, so replace them
+// (U+FFFD) instead of failing the save.
+std::string state_record(const MessageState& s) {
+  json j;
+  j["version"] = 1;
+  json rcpts = json::array();
+  for (const auto& r : s.recipients) {
+    rcpts.push_back({{"status", to_string(r.status)},
+                     {"dsn", r.dsn},
+                     {"reason", r.reason},
+                     {"remote_mta", r.remote_mta},
+                     {"diagnostic", r.diagnostic},
+                     {"last_attempt", r.last_attempt},
+                     {"delay_notified", r.delay_notified}});
+  }
+  j["recipients"] = std::move(rcpts);
+  j["attempts"] = s.attempts;
+  j["next_attempt"] = s.next_attempt;
+  j["hold"] = s.hold;
+  j["forced_expire"] = s.forced_expire;
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+MessageState parse_state_record(std::string_view text) {
+  const json j = json::parse(text);
+  MessageState s;
+  for (const auto& r : j.at("recipients")) {
+    RecipientState rs;
+    const auto status = parse_recipient_status(r.at("status").get<std::string>());
+    if (!status) throw std::runtime_error("unknown recipient status");
+    rs.status = *status;
+    rs.dsn = r.at("dsn").get<std::string>();
+    rs.reason = r.at("reason").get<std::string>();
+    rs.remote_mta = r.at("remote_mta").get<std::string>();
+    rs.diagnostic = r.at("diagnostic").get<std::string>();
+    rs.last_attempt = r.at("last_attempt").get<std::int64_t>();
+    rs.delay_notified = r.at("delay_notified").get<bool>();
+    s.recipients.push_back(std::move(rs));
+  }
+  s.attempts = j.at("attempts").get<std::uint32_t>();
+  s.next_attempt = j.at("next_attempt").get<std::int64_t>();
+  s.hold = j.at("hold").get<bool>();
+  s.forced_expire = j.at("forced_expire").get<bool>();
+  return s;
+}
+
+MessageState initial_state(const Envelope& e) {
+  MessageState s;
+  s.recipients.resize(e.recipients.size());
+  return s;
+}
+
+// ---- reading the spool (recover, scan, load) ------------------------------------------------
+
+// The envelope of msg/NAME, or nullopt with the reason in *why.
+std::optional<Envelope> read_message(const fs::path& dir, const std::string& name, std::string* why) {
+  const fs::path path = dir / "msg" / name;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) {
+    *why = errno_text("open", path, errno);
+    return std::nullopt;
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    *why = errno_text("fstat", path, errno);
+    return std::nullopt;
+  }
+  const auto file_size = static_cast<std::uint64_t>(st.st_size);
+  if (!S_ISREG(st.st_mode) || file_size < kTrailerSize) {
+    *why = "too short for a trailer (" + std::to_string(file_size) + " bytes)";
+    return std::nullopt;
+  }
+  std::string trailer(kTrailerSize, '\0');
+  if (int e = pread_all(fd.get(), trailer.data(), kTrailerSize, file_size - kTrailerSize); e != 0) {
+    *why = errno_text("read", path, e);
+    return std::nullopt;
+  }
+  if (!std::equal(kMagic.begin(), kMagic.end(), trailer.begin())) {
+    *why = "no trailer (incomplete or not a spool file)";
+    return std::nullopt;
+  }
+  if (const auto v = get_le(trailer.data() + 8, 4); v != kFormatVersion) {
+    *why = "unknown format version " + std::to_string(v);
+    return std::nullopt;
+  }
+  const std::uint32_t stored_crc = static_cast<std::uint32_t>(get_le(trailer.data() + 12, 4));
+  const std::uint64_t message_length = get_le(trailer.data() + 16, 8);
+  const std::uint64_t record_length = get_le(trailer.data() + 24, 8);
+  const std::uint64_t payload = file_size - kTrailerSize;
+  if (record_length > kMaxEnvelopeRecord || record_length > payload || payload - record_length != message_length) {
+    *why = "trailer lengths do not match the file size";
+    return std::nullopt;
+  }
+  std::string record(record_length, '\0');
+  if (int e = pread_all(fd.get(), record.data(), record.size(), message_length); e != 0) {
+    *why = errno_text("read", path, e);
+    return std::nullopt;
+  }
+  std::fill(trailer.begin() + 12, trailer.begin() + 16, '\0');
+  if (crc32(trailer, crc32(record)) != stored_crc) {
+    *why = "envelope checksum mismatch";
+    return std::nullopt;
+  }
+  try {
+    Envelope e = parse_envelope_record(record);
+    if (e.id.str() != name) {
+      *why = "envelope id " + e.id.str() + " does not match the file name";
+      return std::nullopt;
+    }
+    if (e.size != message_length) {
+      *why = "envelope size does not match the trailer";
+      return std::nullopt;
+    }
+    e.body = path;
+    e.body_offset = 0;
+    return e;
+  } catch (const std::exception& x) {
+    *why = std::string("bad envelope record: ") + x.what();
+    return std::nullopt;
+  }
+}
+
+// Whole small file, or nullopt (errno in *err; ENOENT = missing).
+std::optional<std::string> read_small_file(const fs::path& path, int* err) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) {
+    *err = errno;
+    return std::nullopt;
+  }
+  std::string out;
+  char buf[16384];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      *err = errno;
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+void warn(std::vector<std::string>* warnings, std::string text) {
+  if (warnings != nullptr) warnings->push_back(std::move(text));
+}
+
+// The state of a valid message: the file, or the initial state when there is none; a corrupt
+// file also gives the initial state (with a warning): delivering again to recipients that were
+// already done (at-least-once) beats losing the ones that were not.
+MessageState read_state(const fs::path& dir, const Envelope& e, std::vector<std::string>* warnings) {
+  const fs::path path = dir / "state" / e.id.str();
+  int err = 0;
+  const auto text = read_small_file(path, &err);
+  if (!text) {
+    if (err != ENOENT) warn(warnings, errno_text("read", path, err) + "; using the initial state");
+    return initial_state(e);
+  }
+  try {
+    MessageState s = parse_state_record(*text);
+    if (s.recipients.size() != e.recipients.size()) throw std::runtime_error("recipient count differs from the envelope");
+    return s;
+  } catch (const std::exception& x) {
+    warn(warnings, "corrupt state file " + path.string() + " (" + x.what() + "); using the initial state");
+    return initial_state(e);
+  }
+}
+
+void fsync_directory(const fs::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd) (void)fsync_retry(fd.get());
+}
+
+// scan() and recover() in one: `repair` deletes what does not belong (recover) instead of only
+// reporting it (scan).
+std::vector<QueuedMessage> read_spool(const fs::path& dir, std::vector<std::string>* warnings, bool repair) {
+  std::vector<QueuedMessage> out;
+  bool msg_changed = false;
+  bool state_changed = false;
+  auto drop = [&](const fs::path& p) {
+    std::error_code ec;
+    fs::remove(p, ec);
+    if (ec) warn(warnings, "cannot remove " + p.string() + ": " + ec.message());
+  };
+
+  int err = 0;
+  if (repair) {
+    // tmp/: messages whose commit never completed, so never acknowledged.
+    if (auto names = list_directory(dir / "tmp", &err)) {
+      for (const auto& n : *names) {
+        warn(warnings, "removing incomplete message " + (dir / "tmp" / n).string());
+        drop(dir / "tmp" / n);
+      }
+    }
+  }
+
+  std::set<std::string> valid;
+  auto msg_names = list_directory(dir / "msg", &err);
+  if (!msg_names) {
+    warn(warnings, errno_text("read directory", dir / "msg", err));
+    return out;
+  }
+  for (const auto& n : *msg_names) {
+    const fs::path path = dir / "msg" / n;
+    const auto id = QueueId::parse(n);
+    std::string why;
+    std::optional<Envelope> e;
+    if (!id || id->str() != n) {
+      why = "not a queue id";
+    } else {
+      e = read_message(dir, n, &why);
+    }
+    if (!e) {
+      warn(warnings, (repair ? "discarding " : "invalid ") + path.string() + ": " + why);
+      if (repair) {
+        drop(path);
+        msg_changed = true;
+      }
+      continue;
+    }
+    valid.insert(n);
+    MessageState s = read_state(dir, *e, warnings);
+    out.push_back(QueuedMessage{std::move(*e), std::move(s)});
+  }
+
+  if (auto names = list_directory(dir / "state", &err)) {
+    for (const auto& n : *names) {
+      const bool leftover = n.size() > kStateTmpSuffix.size() && n.ends_with(kStateTmpSuffix);
+      if (!leftover && valid.contains(n)) continue;
+      // An orphan is what remove() leaves when it crashes between its two unlinks (or the state
+      // of a discarded message); a .tmp is a save() that never completed.
+      if (!leftover) warn(warnings, (repair ? "removing orphan state file " : "orphan state file ") + (dir / "state" / n).string());
+      if (repair) {
+        drop(dir / "state" / n);
+        state_changed = true;
+      }
+    }
+  }
+  // Deletions made durable so that a second crash does not bring the junk back (harmless, but noisy).
+  if (msg_changed) fsync_directory(dir / "msg");
+  if (state_changed) fsync_directory(dir / "state");
+
+  std::sort(out.begin(), out.end(), [](const QueuedMessage& a, const QueuedMessage& b) {
+    return a.envelope.arrival != b.envelope.arrival ? a.envelope.arrival < b.envelope.arrival : a.envelope.id < b.envelope.id;
+  });
+  return out;
+}
+
+// ---- the disk thread ------------------------------------------------------------------------
+
+using Completion = asio::any_completion_handler<void(SpoolResult)>;
+
+// One message being written to tmp/. Touched only by the disk thread once created.
+struct TmpFile {
+  std::string name;
+  UniqueFd fd;
+  std::string error;  // first write error; later appends are skipped, commit reports it
+  bool gone = false;  // failed and already removed
+};
+
+struct Job {
+  enum class Kind { append, discard, commit, save, remove };
+  Kind kind = Kind::append;
+  std::shared_ptr<TmpFile> file;  // append, discard, commit
+  std::string name;               // queue id (save, remove)
+  std::string bytes;              // append: data; commit: the rest of the file; save: the record
+  // Completion and a work-tracking executor to post it on (keeps io_context::run() going while
+  // the disk thread holds the request). unique_ptr: any_completion_handler must not be
+  // move-assigned (Boost 1.81 recursion), and this way Job moves never touch it.
+  std::unique_ptr<Completion> done;
+  asio::any_io_executor done_executor;
+  // Round bookkeeping.
+  std::string error;
+  UniqueFd fd;           // save: the state/QID.tmp file
+  bool renamed = false;  // commit: now msg/QID
+  bool superseded = false;  // save: a later save of the same id in this round replaces it
+};
+
+struct Core {
+  asio::any_io_executor executor;
+  SpoolOptions options;
+  fs::path dir;
+  UniqueFd tmp_dir, msg_dir, state_dir;
+
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::deque<Job> queue;  // guarded by mutex
+  bool stopping = false;  // guarded by mutex
+
+  std::atomic<std::uint64_t> commits{0}, flush_rounds{0}, state_writes{0}, removals{0};
+
+  // Helpers for the side-by-side fdatasyncs of a round, started once (not per round: a thread
+  // start costs more than a small round's flushes). The disk thread is the kSyncThreads-th.
+  asio::thread_pool sync_pool{kSyncThreads - 1};
+
+  void enqueue(Job job) {
+    {
+      std::lock_guard lock(mutex);
+      if (stopping) return;  // after ~Spool: the tmp file (if any) is left for recover()
+      queue.push_back(std::move(job));
+    }
+    wake.notify_one();
+  }
+
+  void note(std::string_view op, const fs::path& path) const {
+    if (options.on_disk_op) options.on_disk_op(op, path);
+  }
+
+  void run() {
+    std::vector<Job> batch;
+    for (;;) {
+      {
+        std::unique_lock lock(mutex);
+        wake.wait(lock, [&] { return stopping || !queue.empty(); });
+        if (queue.empty()) return;  // stopping, and everything queued is done
+        std::size_t durable = 0;
+        while (!queue.empty() && durable < std::max<std::size_t>(options.max_batch, 1)) {
+          if (queue.front().kind == Job::Kind::commit || queue.front().kind == Job::Kind::save || queue.front().kind == Job::Kind::remove) ++durable;
+          batch.push_back(std::move(queue.front()));
+          queue.pop_front();
+        }
+      }
+      round(batch);
+      batch.clear();
+    }
+  }
+
+  void append(TmpFile& f, std::string_view data) {
+    if (!f.error.empty() || data.empty()) return;
+    if (!f.fd) {
+      // O_EXCL: never write into somebody else's file, whatever the id generator did.
+      f.fd.reset(::openat(tmp_dir.get(), f.name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+      if (!f.fd) {
+        f.error = errno_text("create", dir / "tmp" / f.name, errno);
+        return;
+      }
+    }
+    if (int e = write_all(f.fd.get(), data); e != 0) fail_tmp(f, errno_text("write", dir / "tmp" / f.name, e));
+  }
+
+  void fail_tmp(TmpFile& f, std::string error) {
+    if (f.error.empty()) f.error = std::move(error);
+    if (f.fd) {
+      f.fd.reset();
+      ::unlinkat(tmp_dir.get(), f.name.c_str(), 0);
+    }
+    f.gone = true;
+  }
+
+  static void start_writeback(int fd) {
+    // Queue the dirty pages for writeback now, for every file of the round, so the fdatasync
+    // calls below mostly wait on I/O that is already in flight (and ext4 folds their journal
+    // commits into one). Advisory: an error here shows up again at fdatasync.
+    (void)::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+  }
+
+  void round(std::vector<Job>& batch) {
+    using K = Job::Kind;
+    bool any_durable = false;
+
+    // 1. Writes, in arrival order: a writer's appends come before its commit.
+    for (auto& j : batch) {
+      switch (j.kind) {
+        case K::append:
+          append(*j.file, j.bytes);
+          std::string().swap(j.bytes);  // free the buffer now, not at the end of the round
+          break;
+        case K::discard:
+          fail_tmp(*j.file, "discarded");
+          break;
+        case K::commit:
+          any_durable = true;
+          append(*j.file, j.bytes);
+          if (!j.file->error.empty()) {
+            j.error = j.file->error;
+          } else if (!j.file->fd) {
+            j.error = "empty message";  // cannot happen: the trailer is always there
+          } else {
+            start_writeback(j.file->fd.get());
+          }
+          break;
+        case K::save: {
+          any_durable = true;
+          const std::string tmp = j.name + std::string(kStateTmpSuffix);
+          j.fd.reset(::openat(state_dir.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+          if (!j.fd) {
+            j.error = errno_text("create", dir / "state" / tmp, errno);
+          } else if (int e = write_all(j.fd.get(), j.bytes); e != 0) {
+            j.error = errno_text("write", dir / "state" / tmp, e);
+          } else {
+            start_writeback(j.fd.get());
+          }
+          break;
+        }
+        case K::remove:
+          any_durable = true;
+          break;
+      }
+    }
+
+    // Two saves of one id in a round share state/QID.tmp: only the last is renamed; the earlier
+    // ones complete with its result (their content is replaced anyway).
+    std::set<std::string> saved;
+    for (auto it = batch.rbegin(); it != batch.rend(); ++it) {
+      if (it->kind == K::save && !saved.insert(it->name).second) it->superseded = true;
+    }
+
+    // 2. Flush file data. Nothing is renamed into place before its bytes are on disk, so a
+    //    name in msg/ or state/ never points at a file a crash could have left half-written.
+    //    The fdatasync calls run side by side (up to kSyncThreads): issued one after another,
+    //    each waited for its own device cache flush (~4 ms each measured here, see
+    //    bench/spool_bench.cpp); issued together, ext4/jbd2 serves them with one commit.
+    std::vector<Job*> to_sync;
+    for (auto& j : batch) {
+      if (j.error.empty() && !j.superseded && (j.kind == K::commit || j.kind == K::save)) to_sync.push_back(&j);
+    }
+    auto sync_one = [this](Job& j) {
+      const bool is_commit = j.kind == K::commit;
+      const fs::path p = is_commit ? dir / "tmp" / j.file->name : dir / "state" / (j.name + std::string(kStateTmpSuffix));
+      if (int e = fdatasync_retry(is_commit ? j.file->fd.get() : j.fd.get()); e != 0) j.error = errno_text("fdatasync", p, e);
+      else note("fdatasync", p);
+    };
+    const std::size_t workers = std::min(to_sync.size(), kSyncThreads);
+    if (workers <= 1) {
+      for (Job* j : to_sync) sync_one(*j);
+    } else {
+      std::atomic<std::size_t> next{0};
+      auto drain = [&] {
+        for (std::size_t i = next++; i < to_sync.size(); i = next++) sync_one(*to_sync[i]);
+      };
+      std::latch helpers_done(static_cast<std::ptrdiff_t>(workers - 1));
+      for (std::size_t t = 1; t < workers; ++t) {
+        asio::post(sync_pool, [&] {
+          drain();
+          helpers_done.count_down();
+        });
+      }
+      drain();
+      helpers_done.wait();  // every flush done before any rename below
+    }
+
+    // 3. Renames (and the first half of removals).
+    bool msg_dirty = false;
+    bool state_dirty = false;
+    for (auto& j : batch) {
+      if (!j.error.empty() || j.superseded) continue;
+      if (j.kind == K::commit) {
+        if (int e = rename_noreplace(tmp_dir.get(), j.file->name, msg_dir.get(), j.file->name); e != 0) {
+          j.error = errno_text("rename into", dir / "msg" / j.file->name, e);
+        } else {
+          j.renamed = true;
+          msg_dirty = true;
+          note("rename", dir / "msg" / j.file->name);
+        }
+      } else if (j.kind == K::save) {
+        const std::string tmp = j.name + std::string(kStateTmpSuffix);
+        if (::renameat(state_dir.get(), tmp.c_str(), state_dir.get(), j.name.c_str()) != 0) {
+          j.error = errno_text("rename into", dir / "state" / j.name, errno);
+        } else {
+          state_dirty = true;
+          note("rename", dir / "state" / j.name);
+        }
+      } else if (j.kind == K::remove) {
+        // The message goes first: a crash before the state file goes leaves an orphan state
+        // (deleted by recover()); the other order would leave a message without its state,
+        // i.e. delivered again to every recipient.
+        if (::unlinkat(msg_dir.get(), j.name.c_str(), 0) != 0 && errno != ENOENT) {
+          j.error = errno_text("unlink", dir / "msg" / j.name, errno);
+        } else {
+          msg_dirty = true;
+          note("unlink", dir / "msg" / j.name);
+        }
+      }
+    }
+
+    // 4. One directory flush carries every rename and unlink of the round in msg/: only after it
+    //    is the new name (or the removal) durable, so only now may a commit complete.
+    if (msg_dirty) {
+      if (int e = fsync_retry(msg_dir.get()); e != 0) {
+        const std::string text = errno_text("fsync", dir / "msg", e);
+        for (auto& j : batch) {
+          if (j.error.empty() && ((j.kind == K::commit && j.renamed) || j.kind == K::remove)) j.error = text;
+        }
+      } else {
+        note("fsync", dir / "msg");
+      }
+    }
+
+    // 5. Second half of removals, once the message's removal is durable.
+    for (auto& j : batch) {
+      if (j.kind != K::remove || !j.error.empty()) continue;
+      if (::unlinkat(state_dir.get(), j.name.c_str(), 0) == 0) {
+        state_dirty = true;
+        note("unlink", dir / "state" / j.name);
+      }
+      // Failure here is not the caller's problem: the message is gone, and recover() deletes
+      // the orphan state file.
+    }
+    if (state_dirty) {
+      if (int e = fsync_retry(state_dir.get()); e != 0) {
+        const std::string text = errno_text("fsync", dir / "state", e);
+        for (auto& j : batch) {
+          if (j.error.empty() && j.kind == K::save && !j.superseded) j.error = text;
+        }
+      } else {
+        note("fsync", dir / "state");
+      }
+    }
+
+    // 6. Clean up after failures, count, complete.
+    std::map<std::string, std::string> save_results;  // id → error of the last save of the round
+    for (auto& j : batch) {
+      if (j.kind == K::save && !j.superseded) save_results[j.name] = j.error;
+    }
+    for (auto& j : batch) {
+      switch (j.kind) {
+        case K::commit:
+          if (!j.error.empty()) {
+            // Nothing is queued after a failed commit: the client gets a 4xx and sends again.
+            if (j.renamed) ::unlinkat(msg_dir.get(), j.file->name.c_str(), 0);
+            fail_tmp(*j.file, j.error);
+          } else {
+            ++commits;
+          }
+          j.file->fd.reset();
+          break;
+        case K::save:
+          if (j.superseded) j.error = save_results[j.name];
+          else if (!j.error.empty()) ::unlinkat(state_dir.get(), (j.name + std::string(kStateTmpSuffix)).c_str(), 0);
+          j.fd.reset();
+          if (j.error.empty()) ++state_writes;
+          break;
+        case K::remove:
+          if (j.error.empty()) ++removals;
+          break;
+        case K::append:
+        case K::discard:
+          break;
+      }
+    }
+    if (any_durable) ++flush_rounds;
+    for (auto& j : batch) {
+      if (!j.done) continue;
+      asio::post(j.done_executor, [h = std::move(j.done), r = SpoolResult{std::move(j.error)}]() mutable { std::move(*h)(std::move(r)); });
+      j.done_executor = asio::any_io_executor();  // the posted handler holds the work now
+    }
+  }
+};
+
+// Hands `job` to the disk thread and waits for its round to complete.
+asio::awaitable<SpoolResult> submit(std::shared_ptr<Core> core, Job job) {
+  // A named initiation: g++ 12 bit-copies prvalue class temporaries handed to a coroutine inside
+  // co_await (use_awaitable's initiate is one), which would corrupt the shared_ptr's count.
+  auto initiation = [core](auto handler, Job j) {
+    j.done_executor = asio::prefer(asio::get_associated_executor(handler, core->executor), asio::execution::outstanding_work.tracked);
+    j.done = std::make_unique<Completion>(std::move(handler));
+    core->enqueue(std::move(j));
+  };
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(SpoolResult)>(initiation, asio::use_awaitable, std::move(job));
+}
+
+class WriterImpl final : public Spool::Writer {
+ public:
+  WriterImpl(std::shared_ptr<Core> core, QueueId id) : core_(std::move(core)), id_(std::move(id)), file_(std::make_shared<TmpFile>()) {
+    file_->name = id_.str();
+  }
+  ~WriterImpl() override {
+    // Abandoned (client went away mid-DATA, or commit refused early): remove what was streamed.
+    if (file_ && handed_off_) {
+      Job j;
+      j.kind = Job::Kind::discard;
+      j.file = std::move(file_);
+      core_->enqueue(std::move(j));
+    }
+  }
+  WriterImpl(const WriterImpl&) = delete;
+  WriterImpl& operator=(const WriterImpl&) = delete;
+
+  [[nodiscard]] const QueueId& id() const noexcept override { return id_; }
+  [[nodiscard]] std::uint64_t size() const noexcept override { return size_; }
+
+  void write(std::string_view bytes) override {
+    buffer_.append(bytes);
+    size_ += bytes.size();
+    if (buffer_.size() >= kHandOff) {
+      Job j;
+      j.kind = Job::Kind::append;
+      j.file = file_;
+      j.bytes = std::exchange(buffer_, std::string());
+      handed_off_ = true;
+      core_->enqueue(std::move(j));
+    }
+  }
+
+  // For commit(std::string): the whole message at once, without a copy.
+  void adopt(std::string message) {
+    size_ = message.size();
+    buffer_ = std::move(message);
+  }
+
+  [[nodiscard]] const std::shared_ptr<Core>& core() const noexcept { return core_; }
+
+  // The commit request: the still-buffered bytes, the envelope record and the trailer.
+  Job finish(std::string_view record) {
+    Job j;
+    j.kind = Job::Kind::commit;
+    std::string tail = std::exchange(buffer_, std::string());
+    tail.reserve(tail.size() + record.size() + kTrailerSize);
+    tail.append(record);
+    tail.append(make_trailer(size_, record));
+    j.bytes = std::move(tail);
+    j.file = std::move(file_);  // the commit round owns it now (and removes it on failure)
+    return j;
+  }
+
+ private:
+  std::shared_ptr<Core> core_;
+  QueueId id_;
+  std::shared_ptr<TmpFile> file_;
+  std::string buffer_;
+  std::uint64_t size_ = 0;
+  bool handed_off_ = false;  // something may exist under tmp/
+};
+
+UniqueFd open_directory(const fs::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) throw std::system_error(errno, std::generic_category(), "open " + path.string());
+  return fd;
+}
+
+void make_directory(const fs::path& path) {
+  // 0700: message contents and addresses are private to the daemon's user.
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) throw std::system_error(errno, std::generic_category(), "mkdir " + path.string());
+}
+
+}  // namespace
+
+struct Spool::Impl {
+  std::shared_ptr<Core> core;
+  std::thread disk;
+};
+
+Spool::Spool(asio::any_io_executor executor, SpoolOptions options) : impl_(std::make_unique<Impl>()) {
+  auto core = std::make_shared<Core>();
+  core->executor = std::move(executor);
+  // Absolute, so the paths in envelopes stay valid whatever the working directory becomes.
+  core->dir = fs::absolute(options.directory);
+  options.directory = core->dir;
+  core->options = std::move(options);
+  const fs::path& dir = core->dir;
+  if (const auto parent = dir.parent_path(); !parent.empty()) {
+    std::error_code ec;
+    fs::create_directories(parent, ec);
+  }
+  make_directory(dir);
+  for (const char* sub : {"tmp", "msg", "state"}) make_directory(dir / sub);
+  fsync_directory(dir);  // the subdirectories exist durably before anything is put in them
+  core->tmp_dir = open_directory(dir / "tmp");
+  core->msg_dir = open_directory(dir / "msg");
+  core->state_dir = open_directory(dir / "state");
+  impl_->core = core;
+  impl_->disk = std::thread([core] { core->run(); });
+}
+
+Spool::~Spool() {
+  {
+    std::lock_guard lock(impl_->core->mutex);
+    impl_->core->stopping = true;
+  }
+  impl_->core->wake.notify_one();
+  impl_->disk.join();
+}
+
+std::vector<QueuedMessage> Spool::recover(std::vector<std::string>* warnings) {
+  std::vector<std::string> local;
+  auto out = read_spool(impl_->core->dir, &local, true);
+  const auto log = logger("queue");
+  for (const auto& w : local) log->warn("spool recovery: {}", w);
+  if (warnings != nullptr) warnings->insert(warnings->end(), local.begin(), local.end());
+  return out;
+}
+
+std::vector<QueuedMessage> Spool::scan(const fs::path& directory, std::vector<std::string>* warnings) {
+  return read_spool(directory, warnings, false);
+}
+
+std::optional<QueuedMessage> Spool::load(const fs::path& directory, const QueueId& id) {
+  std::string why;
+  auto e = read_message(directory, id.str(), &why);
+  if (!e) return std::nullopt;
+  MessageState s = read_state(directory, *e, nullptr);
+  return QueuedMessage{std::move(*e), std::move(s)};
+}
+
+std::unique_ptr<Spool::Writer> Spool::begin() { return std::make_unique<WriterImpl>(impl_->core, QueueId::next()); }
+
+asio::awaitable<SpoolResult> Spool::commit(std::unique_ptr<Writer> writer, Envelope& envelope) {
+  auto* w = dynamic_cast<WriterImpl*>(writer.get());
+  if (w == nullptr || w->core() != impl_->core) co_return SpoolResult{"commit: writer does not belong to this spool"};
+  if (envelope.id != w->id()) co_return SpoolResult{"commit: envelope id " + envelope.id.str() + " is not the writer's " + w->id().str()};
+  envelope.size = w->size();
+  envelope.body = impl_->core->dir / "msg" / w->id().str();
+  envelope.body_offset = 0;
+  std::string record;
+  try {
+    record = envelope_record(envelope);
+  } catch (const json::exception& x) {
+    co_return SpoolResult{std::string("commit: envelope cannot be stored: ") + x.what()};  // ~Writer discards
+  }
+  Job job = w->finish(record);
+  std::shared_ptr<Core> core = impl_->core;
+  co_return co_await submit(core, std::move(job));
+}
+
+asio::awaitable<SpoolResult> Spool::commit(std::string message, Envelope& envelope) {
+  auto w = std::make_unique<WriterImpl>(impl_->core, envelope.id);
+  w->adopt(std::move(message));
+  std::unique_ptr<Writer> writer = std::move(w);
+  co_return co_await commit(std::move(writer), envelope);
+}
+
+asio::awaitable<SpoolResult> Spool::save(QueueId id, MessageState state) {
+  Job job;
+  job.kind = Job::Kind::save;
+  job.name = id.str();
+  job.bytes = state_record(state);
+  std::shared_ptr<Core> core = impl_->core;
+  co_return co_await submit(core, std::move(job));
+}
+
+asio::awaitable<SpoolResult> Spool::remove(QueueId id) {
+  Job job;
+  job.kind = Job::Kind::remove;
+  job.name = id.str();
+  std::shared_ptr<Core> core = impl_->core;
+  co_return co_await submit(core, std::move(job));
+}
+
+bool Spool::has_space(std::uint64_t size) const {
+  struct statvfs vfs {};
+  if (::statvfs(impl_->core->dir.c_str(), &vfs) != 0) return false;  // cannot tell: refuse (4xx) rather than fill the disk
+  const std::uint64_t available = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+  return available >= size && available - size >= impl_->core->options.min_free_space;
+}
+
+const fs::path& Spool::directory() const noexcept { return impl_->core->dir; }
+
+SpoolStats Spool::stats() const {
+  const Core& c = *impl_->core;
+  return SpoolStats{c.commits.load(), c.flush_rounds.load(), c.state_writes.load(), c.removals.load()};
+}
+
+}  // namespace danerelay::relay
