@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "config/values.hpp"
+#include "smtp/syntax.hpp"
 
 namespace danerelay::config {
 
@@ -112,9 +113,9 @@ std::optional<Cidr> Cidr::parse(std::string_view text) {
     address = address.substr(1, address.size() - 2);
     bracketed = true;
   }
-  if (is_ipv4_literal(address) && !bracketed) {
+  if (syntax::is_ipv4_address(address) && !bracketed) {
     out.v6 = false;
-  } else if (is_ipv6_literal(address)) {
+  } else if (syntax::is_ipv6_address(address)) {
     out.v6 = true;
   } else {
     return std::nullopt;
@@ -166,9 +167,9 @@ std::optional<Endpoint> Endpoint::parse(std::string_view text, std::uint16_t def
   if (!parts) return std::nullopt;
   Endpoint out;
   if (parts->bracketed) {
-    if (!is_ipv6_literal(parts->host)) return std::nullopt;
+    if (!syntax::is_ipv6_address(parts->host)) return std::nullopt;
     out.host = std::string(parts->host);
-  } else if (is_ipv4_literal(parts->host)) {
+  } else if (syntax::is_ipv4_address(parts->host)) {
     out.host = std::string(parts->host);
   } else if (auto name = normalize_host_name(parts->host)) {
     out.host = std::move(*name);
@@ -191,15 +192,16 @@ std::optional<NextHop> NextHop::parse(std::string_view text) {
   if (!parts) return std::nullopt;
   NextHop out;
   std::string_view host = parts->host;
-  if (parts->bracketed && host.size() > 5 && iequals(host.substr(0, 5), "IPv6:")) {
-    // RFC 5321 §4.1.3 IPv6 address literal.
-    host.remove_prefix(5);
-    if (!is_ipv6_literal(host)) return std::nullopt;
+  // DANE does not apply to address literals (RFC 7672 §2.2, D-15).
+  if (parts->bracketed && !syntax::is_host_name(host)) {
+    // "[192.0.2.1]", "[IPv6:2001:db8::1]" or Postfix's "[2001:db8::1]" (smtp/syntax.hpp).
+    auto literal = syntax::parse_address_literal("[" + std::string(host) + "]", true);
+    if (!literal) return std::nullopt;
+    out.host = std::move(literal->address);
+    out.address_literal = true;
+  } else if (syntax::is_ipv4_address(host)) {
     out.host = std::string(host);
     out.address_literal = true;
-  } else if (is_ipv4_literal(host) || (parts->bracketed && is_ipv6_literal(host))) {
-    out.host = std::string(host);
-    out.address_literal = true;  // DANE does not apply to address literals (RFC 7672 §2.2, D-15)
   } else if (auto name = normalize_host_name(host)) {
     out.host = std::move(*name);
   } else {

@@ -27,6 +27,7 @@
 #include <utility>
 
 #include "config/values.hpp"
+#include "smtp/syntax.hpp"
 
 namespace danerelay::config {
 
@@ -579,7 +580,7 @@ class ConfigReader {
                        [](const std::string& text) -> std::optional<std::string> {
                          const auto at = text.find('@');
                          const std::string_view address = std::string_view(text).substr(0, at);
-                         const bool valid = (is_ipv4_literal(address) || is_ipv6_literal(address)) &&
+                         const bool valid = (syntax::is_ipv4_address(address) || syntax::is_ipv6_address(address)) &&
                                             (at == std::string::npos || parse_port(std::string_view(text).substr(at + 1)));
                          if (!valid) return std::nullopt;
                          return text;
@@ -659,7 +660,7 @@ class ConfigReader {
     s.read("source_address_v4", [&](const Field& f) {
       auto a = ld_.string(f);
       if (!a) return;
-      if (!a->empty() && !is_ipv4_literal(*a)) {
+      if (!a->empty() && !syntax::is_ipv4_address(*a)) {
         ld_.fail(f, "invalid IPv4 address " + in_quotes(*a) + " (expected e.g. \"192.0.2.10\", or \"\" for the kernel's choice)");
         return;
       }
@@ -668,7 +669,7 @@ class ConfigReader {
     s.read("source_address_v6", [&](const Field& f) {
       auto a = ld_.string(f);
       if (!a) return;
-      if (!a->empty() && !is_ipv6_literal(*a)) {
+      if (!a->empty() && !syntax::is_ipv6_address(*a)) {
         ld_.fail(f, "invalid IPv6 address " + in_quotes(*a) +
                         " (expected e.g. \"2001:db8::10\" without brackets, or \"\" for the kernel's choice)");
         return;
@@ -872,7 +873,7 @@ class ConfigReader {
     auto text = ld_.string(f);
     if (!text) return std::nullopt;
     auto endpoint = Endpoint::parse(*text, 0);
-    if (endpoint && (is_ipv4_literal(endpoint->host) || is_ipv6_literal(endpoint->host))) return endpoint;
+    if (endpoint && (syntax::is_ipv4_address(endpoint->host) || syntax::is_ipv6_address(endpoint->host))) return endpoint;
     ld_.fail(f, "invalid listen address " + in_quotes(*text) + " (expected an IP address and port, e.g. " +
                     std::string(example) + "; IPv6 in brackets)");
     return std::nullopt;

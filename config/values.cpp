@@ -2,6 +2,7 @@
 // Host names follow RFC 1123 §2.1 (LDH labels, a top-level label is never all-numeric, so a
 // dotted quad is never mistaken for a name); address literals are whatever inet_pton(3) accepts.
 #include "config/values.hpp"
+#include "smtp/syntax.hpp"
 
 #include <arpa/inet.h>
 
@@ -77,12 +78,6 @@ constexpr std::array<SizeUnit, 18> kSizeUnits{{
     {"tib", kKibi * kKibi * kKibi * kKibi},
 }};
 
-bool is_ldh_label(std::string_view label) noexcept {
-  if (label.empty() || label.size() > 63) return false;
-  if (label.front() == '-' || label.back() == '-') return false;
-  return std::all_of(label.begin(), label.end(), [](char c) { return is_alpha(c) || is_digit(c) || c == '-'; });
-}
-
 }  // namespace
 
 std::optional<Duration> parse_duration(std::string_view text) noexcept {
@@ -157,40 +152,8 @@ std::optional<std::uint16_t> parse_port(std::string_view text) noexcept {
   return static_cast<std::uint16_t>(number);
 }
 
-bool is_host_name(std::string_view name) noexcept {
-  if (name.ends_with('.')) name.remove_suffix(1);
-  if (name.empty() || name.size() > 253) return false;
-  std::string_view last;
-  while (true) {
-    const auto dot = name.find('.');
-    const std::string_view label = name.substr(0, dot);
-    if (!is_ldh_label(label)) return false;
-    last = label;
-    if (dot == std::string_view::npos) break;
-    name.remove_prefix(dot + 1);
-  }
-  // RFC 1123 §2.1: a top-level label is alphabetic, so "192.0.2.1" is an address, not a name.
-  return !std::all_of(last.begin(), last.end(), is_digit);
-}
-
-bool is_ipv4_literal(std::string_view text) noexcept {
-  if (text.empty() || text.size() > 15 || text.find('\0') != std::string_view::npos) return false;
-  char buffer[16] = {};
-  std::copy(text.begin(), text.end(), buffer);
-  std::array<std::uint8_t, 4> out{};
-  return ::inet_pton(AF_INET, buffer, out.data()) == 1;
-}
-
-bool is_ipv6_literal(std::string_view text) noexcept {
-  if (text.empty() || text.size() > 45 || text.find('\0') != std::string_view::npos) return false;  // INET6_ADDRSTRLEN - 1
-  char buffer[46] = {};
-  std::copy(text.begin(), text.end(), buffer);
-  std::array<std::uint8_t, 16> out{};
-  return ::inet_pton(AF_INET6, buffer, out.data()) == 1;
-}
-
 std::optional<std::string> normalize_host_name(std::string_view name) {
-  if (!is_host_name(name)) return std::nullopt;
+  if (!syntax::is_host_name(name)) return std::nullopt;
   if (name.ends_with('.')) name.remove_suffix(1);
   std::string out(name);
   std::transform(out.begin(), out.end(), out.begin(), to_lower);

@@ -10,9 +10,9 @@
 //             parameters. Integer values in the file are seconds too (load.cpp handles that).
 //   size      "512", "512B", "50MB", "50M", "512k"/"512kB" (SI: ×1000), "10MiB", "512KiB"
 //             (IEC: ×1024), up to T/TiB; unit letters are case-insensitive. A bare number is bytes.
-//   host name LDH labels (RFC 952 / RFC 1123 §2.1): letters, digits, '-', not starting or
-//             ending with '-', 1..63 octets each, at most 253 octets in total, one optional
+//   host name smtp/syntax.hpp's is_host_name (Postfix's valid_hostname rules), one optional
 //             trailing dot. Internationalized names must be written as A-labels ("xn--…").
+//   address   smtp/syntax.hpp's is_ipv4_address / is_ipv6_address / parse_address_literal.
 //   port      decimal 1..65535, digits only.
 #pragma once
 
@@ -32,11 +32,6 @@ namespace danerelay::config {
 // Renders a duration in the largest exact units, the form parse_duration reads back:
 // 5400000 ms → "1h30m", 300 ms → "300ms", 0 → "0s".
 [[nodiscard]] std::string format_duration(Duration duration);
-
-// True for a syntactically valid host name (see above); a trailing dot is allowed.
-[[nodiscard]] bool is_host_name(std::string_view name) noexcept;
-[[nodiscard]] bool is_ipv4_literal(std::string_view text) noexcept;  // dotted quad, inet_pton rules
-[[nodiscard]] bool is_ipv6_literal(std::string_view text) noexcept;  // without brackets
 
 // A host name in canonical form: lower case, no trailing dot; nullopt when not a host name.
 [[nodiscard]] std::optional<std::string> normalize_host_name(std::string_view name);

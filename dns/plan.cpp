@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <random>
 
+#include "smtp/syntax.hpp"
+
 namespace danerelay::dns {
 
 std::string_view to_string(DestinationKind kind) noexcept {
@@ -88,9 +90,12 @@ void need(std::vector<Query>& queries, std::string name, RRType type) {
 }
 
 std::optional<IpAddress> parse_literal(std::string_view text) {
-  // "[192.0.2.1]", "[IPv6:2001:db8::1]", "[2001:db8::1]" or a bare address.
-  if (text.size() >= 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
-  if (text.size() > 5 && (text.substr(0, 5) == "IPv6:" || text.substr(0, 5) == "ipv6:")) text = text.substr(5);
+  // "[192.0.2.1]", "[IPv6:2001:db8::1]", "[2001:db8::1]" (smtp/syntax.hpp) or a bare address.
+  if (text.starts_with('[')) {
+    const auto literal = syntax::parse_address_literal(text, true);
+    if (!literal) return std::nullopt;
+    return IpAddress::parse(literal->address);
+  }
   return IpAddress::parse(text);
 }
 
@@ -294,7 +299,7 @@ std::vector<Host> hosts_from_mx(const Answer& mx, const PlanRequest& req, Delive
       plan.notes.push_back("MX " + r.exchange + " is an IP address: DANE does not apply to it");
       continue;
     }
-    if (!valid_hostname(r.exchange)) {
+    if (!syntax::is_host_name(r.exchange)) {
       plan.notes.push_back("MX target \"" + r.exchange + "\" is not a valid host name; ignored");
       continue;
     }
@@ -374,7 +379,7 @@ PlanStep advance_plan(const PlanRequest& req, const AnswerMap& answers) {
       plan.hosts.push_back(std::move(h));
     }
   } else {
-    if (!valid_hostname(req.domain)) {
+    if (!syntax::is_host_name(req.domain)) {
       plan.problem = Problem::bad_domain;
       plan.reason = "bad destination domain " + req.domain;
       step.plan = std::move(plan);

@@ -96,23 +96,6 @@ std::string normalize_name(std::string_view name) {
   return out;
 }
 
-bool valid_hostname(std::string_view name) noexcept {
-  if (name.empty() || name.size() > 253) return false;
-  std::size_t label = 0;
-  char prev = '.';
-  for (char c : name) {
-    if (c == '.') {
-      if (label == 0 || prev == '-') return false;
-      label = 0;
-    } else {
-      const bool ok = std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || (c == '-' && label > 0);
-      if (!ok || ++label > 63) return false;
-    }
-    prev = c;
-  }
-  return label > 0 && prev != '-';
-}
-
 std::optional<std::string> decode_wire_name(std::span<const std::uint8_t> wire, std::size_t& offset) {
   // libunbound hands out RDATA with names uncompressed; compression pointers are malformed here.
   std::string out;

@@ -95,9 +95,6 @@ struct IpAddress {
 // Lower-case, strip one trailing dot (the root stays "."). Does not validate.
 [[nodiscard]] std::string normalize_name(std::string_view name);
 
-// True for a syntactically valid host/domain name: 1..253 octets, labels 1..63 of letters,
-// digits, hyphens (not at either end) and underscores (seen in the wild, and in TLSA owners).
-[[nodiscard]] bool valid_hostname(std::string_view name) noexcept;
 
 // Pure RDATA decoders (bounds-checked). std::nullopt means malformed.
 [[nodiscard]] std::optional<std::string> decode_wire_name(std::span<const std::uint8_t> wire, std::size_t& offset);

@@ -21,6 +21,7 @@
 #include <variant>
 
 #include "smtp/dot_stuffer.hpp"
+#include "smtp/syntax.hpp"
 #include "tls/openssl_ptr.hpp"
 
 // g++ 12 false positive: it pairs Asio's coroutine-frame operator new (aligned_alloc, inlined)
@@ -162,22 +163,6 @@ std::string_view to_string(Disposition disposition) noexcept {
 std::string host_said(std::string_view namaddr, const Reply& reply, std::string_view command) {
   return "host " + std::string(namaddr) + " said: " + reply.one_line() + " (in reply to " + std::string(command) +
          " command)";
-}
-
-std::string xtext_encode(std::string_view text) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size());
-  for (unsigned char c : text) {
-    if (c >= '!' && c <= '~' && c != '+' && c != '=') {
-      out += static_cast<char>(c);
-    } else {
-      out += '+';
-      out += hex[c >> 4];
-      out += hex[c & 0x0f];
-    }
-  }
-  return out;
 }
 
 BodySource BodySource::from_string(std::string text) {
@@ -664,7 +649,7 @@ asio::awaitable<TransactionResult> ClientSession::send(const MailSpec& mail, Bod
   if (mail.smtputf8) mail_cmd += " SMTPUTF8";                                                // RFC 6531 §3.4
   if (caps_.dsn) {                                                                           // RFC 3461 §4.3, §4.4
     if (!mail.ret.empty()) mail_cmd += " RET=" + mail.ret;
-    if (!mail.envid.empty()) mail_cmd += " ENVID=" + xtext_encode(mail.envid);
+    if (!mail.envid.empty()) mail_cmd += " ENVID=" + syntax::xtext_encode(mail.envid);
   }
   mail_cmd += "\r\n";
   std::vector<std::string> rcpt_cmds;
@@ -674,7 +659,7 @@ asio::awaitable<TransactionResult> ClientSession::send(const MailSpec& mail, Bod
     if (caps_.dsn) {  // RFC 3461 §4.1, §4.2
       if (!r.notify.empty()) c += " NOTIFY=" + r.notify;
       if (const auto semi = r.orcpt.find(';'); semi != std::string::npos) {
-        c += " ORCPT=" + r.orcpt.substr(0, semi) + ";" + xtext_encode(std::string_view(r.orcpt).substr(semi + 1));
+        c += " ORCPT=" + r.orcpt.substr(0, semi) + ";" + syntax::xtext_encode(std::string_view(r.orcpt).substr(semi + 1));
       }
     }
     rcpt_cmds.push_back(c + "\r\n");

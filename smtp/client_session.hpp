@@ -284,7 +284,5 @@ class ClientSession {
 // user (in reply to RCPT TO command)".
 [[nodiscard]] std::string host_said(std::string_view namaddr, const Reply& reply, std::string_view command);
 
-// RFC 3461 §4 xtext: "+" and "=" and characters outside "!".."~" as "+HH".
-[[nodiscard]] std::string xtext_encode(std::string_view text);
 
 }  // namespace danerelay::smtp

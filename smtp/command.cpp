@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "smtp/inbound.hpp"
+#include "smtp/syntax.hpp"
 
 namespace danerelay::smtp {
 
@@ -96,36 +97,6 @@ bool valid_quoted_string(std::string_view s, bool utf8) {
   return true;
 }
 
-// Domain = sub-domain *("." sub-domain); sub-domain = Let-dig [Ldh-str] (U-label with SMTPUTF8).
-bool valid_domain(std::string_view s, bool utf8) {
-  if (s.empty() || s.size() > max_domain) return false;
-  std::size_t start = 0;
-  while (start <= s.size()) {
-    const std::size_t dot = s.find('.', start);
-    const std::string_view label = s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    if (label.empty() || label.size() > 63) return false;
-    for (unsigned char c : label) {
-      if (!(is_alnum(c) || c == '-' || (utf8 && c >= 0x80))) return false;
-    }
-    if (label.front() == '-' || label.back() == '-') return false;
-    if (dot == std::string_view::npos) break;
-    start = dot + 1;
-  }
-  return true;
-}
-
-// address-literal = "[" ( IPv4-address-literal / IPv6-address-literal ) "]" (§4.1.3). General
-// address literals (tag:content) are not accepted: nothing registers one.
-bool valid_address_literal(std::string_view s) {
-  if (s.size() < 3 || s.front() != '[' || s.back() != ']') return false;
-  std::string inner(s.substr(1, s.size() - 2));
-  std::array<unsigned char, 16> buf{};
-  if (istarts_with(inner, "IPv6:")) return inet_pton(AF_INET6, inner.c_str() + 5, buf.data()) == 1;
-  return inet_pton(AF_INET, inner.c_str(), buf.data()) == 1;
-}
-
-bool valid_xtext_char(unsigned char c) { return c >= 33 && c <= 126 && c != '+' && c != '='; }
-
 // Where a path ends: the '>' closing it (quotes respected), or the first space without brackets.
 // Returns the path text (brackets included when present) or nullopt when unterminated.
 std::optional<std::string_view> take_path(std::string_view& rest) {
@@ -185,7 +156,7 @@ PathResult check_path(std::string_view path, bool smtputf8, bool allow_postmaste
       if (route.front() != '@') { r.error = PathError::syntax; return r; }
       const std::size_t comma = route.find(',');
       const auto dom = route.substr(1, comma == std::string_view::npos ? std::string_view::npos : comma - 1);
-      if (!valid_domain(dom, smtputf8) && !valid_address_literal(dom)) { r.error = PathError::syntax; return r; }
+      if (!syntax::is_host_name(dom, smtputf8) && !syntax::parse_address_literal(dom)) { r.error = PathError::syntax; return r; }
       route.remove_prefix(comma == std::string_view::npos ? route.size() : comma + 1);
     }
     inner.remove_prefix(colon + 1);
@@ -222,7 +193,7 @@ PathResult check_path(std::string_view path, bool smtputf8, bool allow_postmaste
   }
   const std::string_view domain = inner.substr(at + 1);
   const bool local_ok = valid_dot_string(local, true) || valid_quoted_string(local, true);
-  const bool domain_ok = valid_domain(domain, true) || valid_address_literal(domain);
+  const bool domain_ok = syntax::is_host_name(domain, true) || syntax::parse_address_literal(domain).has_value();
   if (!local_ok || !domain_ok) { r.error = PathError::syntax; return r; }
   r.address = std::string(inner);
   if (has_8bit(inner) && !smtputf8) r.error = PathError::needs_utf8;  // RFC 6531 §3.4
@@ -311,7 +282,7 @@ std::optional<std::string> parse_orcpt(std::string_view v) {
   for (unsigned char c : type) {
     if (!is_atext(c, false)) return std::nullopt;
   }
-  auto decoded = xtext_decode(v.substr(semi + 1));
+  auto decoded = syntax::xtext_decode(v.substr(semi + 1));
   if (!decoded || decoded->empty() || !printable_ascii(*decoded)) return std::nullopt;
   return std::string(type) + ";" + *decoded;
 }
@@ -342,31 +313,6 @@ bool valid_utf8(std::string_view s) {
 }
 
 
-std::optional<std::string> xtext_decode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;  // RFC 3461 §4: upper case only
-  };
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '+') {
-      if (i + 2 >= text.size()) return std::nullopt;
-      const int hi = hex(text[i + 1]);
-      const int lo = hex(text[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else if (valid_xtext_char(c)) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      return std::nullopt;
-    }
-  }
-  return out;
-}
 
 CommandLine parse_verb(std::string_view line) {
   static constexpr std::array<std::pair<std::string_view, Verb>, 15> verbs{{
@@ -398,7 +344,7 @@ Parsed<std::string> parse_helo(std::string_view argument, Verb verb) {
   // send them; Postfix too takes the line).
   const auto word = argument.substr(0, argument.find_first_of(" \t"));
   if (word.front() == '[') {
-    if (!valid_address_literal(word)) {
+    if (!syntax::parse_address_literal(word)) {
       return reject("501 5.5.2 <" + std::string(word) + ">: Helo command rejected: invalid ip address");
     }
     return std::string(word);
@@ -462,12 +408,12 @@ Parsed<MailCommand> parse_mail(std::string_view argument) {
       else return reject("501 5.5.4 Bad RET parameter syntax");
     } else if (p->keyword == "ENVID") {  // RFC 3461 §4.4
       if (dup(seen_envid) || !p->has_value || p->value.size() > max_envid) return reject("501 5.5.4 Bad ENVID parameter syntax");
-      auto decoded = xtext_decode(p->value);
+      auto decoded = syntax::xtext_decode(p->value);
       if (!decoded || decoded->empty() || !printable_ascii(*decoded)) return reject("501 5.5.4 Bad ENVID parameter syntax");
       m.envid = std::move(*decoded);
     } else if (p->keyword == "AUTH") {  // RFC 4954 §5: accepted and ignored (we trust no one's word)
       if (dup(seen_auth)) return reject("503 5.5.4 Error: multiple AUTH= options");
-      if (!p->has_value || (p->value != "<>" && !xtext_decode(p->value))) return reject("501 5.5.4 Bad AUTH parameter syntax");
+      if (!p->has_value || (p->value != "<>" && !syntax::xtext_decode(p->value))) return reject("501 5.5.4 Bad AUTH parameter syntax");
     } else {
       return unsupported(*p);
     }

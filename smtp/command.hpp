@@ -74,10 +74,6 @@ using Parsed = std::variant<T, Rejection>;
 // `smtputf8`: the transaction's MAIL carried SMTPUTF8 (8-bit recipients allowed).
 [[nodiscard]] Parsed<RcptCommand> parse_rcpt(std::string_view argument, bool smtputf8);
 
-// RFC 3461 §4: xchar = "!".."~" except "+" and "="; hexchar = "+" 2 upper-case hex digits.
-// nullopt when malformed.
-[[nodiscard]] std::optional<std::string> xtext_decode(std::string_view text);
-
 // RFC 3629 well-formed UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
 [[nodiscard]] bool valid_utf8(std::string_view s);
 

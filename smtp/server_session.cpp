@@ -28,6 +28,7 @@
 #include "smtp/command.hpp"
 #include "smtp/data_reader.hpp"
 #include "smtp/sasl.hpp"
+#include "smtp/syntax.hpp"
 #include "tls/server_context.hpp"
 
 // g++ 12 false positive: it pairs Asio's coroutine-frame operator new (aligned_alloc, inlined)
@@ -59,17 +60,6 @@ constexpr int max_commands = 1000000;                   // per connection, besid
 constexpr std::size_t max_data_reads = std::size_t{1} << 26;
 constexpr int junk_command_limit = 100;                 // Postfix smtpd_junk_command_limit
 constexpr auto final_write_limit = std::chrono::seconds(10);  // 421/521 on the way out
-
-std::string rfc5322_date(std::chrono::system_clock::time_point when) {
-  static constexpr std::array<const char*, 7> days{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static constexpr std::array<const char*, 12> months{"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  const std::time_t t = std::chrono::system_clock::to_time_t(when);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  return fmt::format("{}, {:02} {} {} {:02}:{:02}:{:02} +0000 (UTC)", days[static_cast<std::size_t>(tm.tm_wday)], tm.tm_mday,
-                     months[static_cast<std::size_t>(tm.tm_mon)], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
 
 // What a client sent, safe for a log line: printable ASCII, bounded.
 std::string printable(std::string_view s, std::size_t limit = 100) {
@@ -492,7 +482,7 @@ struct ServerSession::Impl {
     if (tls_active) h += "\t(using " + tls_summary + ")\r\n";
     if (!auth_user.empty()) h += "\t(Authenticated sender: " + auth_user + ")\r\n";
     h += "\tby " + hostname + " (danerelay) with " + protocol(mail->smtputf8) + " id " + queue_id;
-    const std::string date = rfc5322_date(std::chrono::system_clock::now());
+    const std::string date = syntax::rfc5322_date(std::chrono::system_clock::now());
     if (recipients.size() == 1) {
       h += "\r\n\tfor <" + recipients.front().address + ">; " + date + "\r\n";
     } else {

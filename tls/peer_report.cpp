@@ -3,7 +3,6 @@
 // tls_log_verify_error): log parsers match these lines (ecosystem §2, §9.2).
 #include "tls/peer_report.hpp"
 
-#include <strings.h>
 
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -12,6 +11,8 @@
 
 #include <algorithm>
 #include <array>
+
+#include "smtp/syntax.hpp"
 
 namespace danerelay::tls {
 
@@ -217,11 +218,7 @@ PeerReport inspect_peer(SSL* ssl, const HostPolicy& policy, const SessionSetup& 
 std::string format_namaddr(std::string_view host, std::string_view address, std::uint16_t port) {
   // An address-literal host ("[127.0.0.11]", "[IPv6:::1]") is named by its address, as Postfix
   // logs it: relay=127.0.0.11[127.0.0.11]:25, never [127.0.0.11][127.0.0.11]:25.
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-    if (host.size() > 5 && strncasecmp(host.data(), "IPv6:", 5) == 0) host.remove_prefix(5);
-  }
-  return std::string(host) + "[" + std::string(address) + "]:" + std::to_string(port);
+  return std::string(syntax::literal_address_or_name(host)) + "[" + std::string(address) + "]:" + std::to_string(port);
 }
 
 std::string summary_line(const PeerReport& r, std::string_view namaddr, bool reused) {

@@ -48,6 +48,7 @@
 #include <string_view>
 
 #include "smtp/command.hpp"
+#include "smtp/syntax.hpp"
 
 namespace danerelay::relay {
 
@@ -98,40 +99,15 @@ bool iequals_prefix(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && icontains(s.substr(0, prefix.size()), prefix);
 }
 
-// RFC 3461 §4 xtext: "+", "=" and anything outside "!".."~" as "+HH" (upper-case hex).
-std::string xtext_encode(std::string_view s) {
-  std::string out;
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < '!' || c > '~' || c == '+' || c == '=') {
-      out += fmt::format("+{:02X}", c);
-    } else {
-      out += ch;
-    }
-  }
-  return out;
-}
-
 // ---------------------------------------------------------------- dates and durations
-
-// RFC 5322 §3.3 date-time, in UTC ("+0000") so the output depends on `tp` only.
-std::string rfc5322_date(std::int64_t unix_seconds) {
-  static constexpr std::string_view kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  const auto t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  return fmt::format("{}, {:02} {} {:04} {:02}:{:02}:{:02} +0000", kDays[static_cast<std::size_t>(tm.tm_wday) % 7],
-                     tm.tm_mday, kMonths[static_cast<std::size_t>(tm.tm_mon) % 12], tm.tm_year + 1900, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec);
-}
 
 std::int64_t unix_seconds(Clock::time_point tp) {
   return std::chrono::duration_cast<std::chrono::seconds>(tp.time_since_epoch()).count();
 }
 
-std::string rfc5322_date(Clock::time_point tp) { return rfc5322_date(unix_seconds(tp)); }
+// The one RFC 5322 date (smtp/syntax.hpp), from a time point or from unix seconds.
+std::string rfc5322_date(Clock::time_point tp) { return syntax::rfc5322_date(tp); }
+std::string rfc5322_date(std::int64_t unix_seconds) { return syntax::rfc5322_date(Clock::from_time_t(static_cast<std::time_t>(unix_seconds))); }
 
 std::string human_duration(std::int64_t seconds) {
   if (seconds < 0) seconds = 0;
@@ -433,7 +409,7 @@ std::string delivery_status_part(const Context& cx) {
   d += field("X-Danerelay-Queue-ID", cx.env.id.str());            // §2.2 extension-field (X-)
   d += field("X-Danerelay-Sender", fmt::format("{}; {}", address_type(cx, cx.env.sender), clean(cx.env.sender, cx.utf8)));
   // §2.2.1 / RFC 3461 §6.3.a: the ENVID as given, i.e. xtext; we store it decoded.
-  if (!cx.env.envid.empty()) d += field("Original-Envelope-Id", xtext_encode(cx.env.envid));
+  if (!cx.env.envid.empty()) d += field("Original-Envelope-Id", syntax::xtext_encode(cx.env.envid));
   d += field("Arrival-Date", rfc5322_date(cx.env.arrival));  // §2.2.5
 
   // RFC 3464 §2.3: one block per recipient, each after a blank line.

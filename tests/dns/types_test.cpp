@@ -13,17 +13,6 @@ TEST(Names, NormalizeLowercasesAndStripsOneTrailingDot) {
   EXPECT_EQ(normalize_name("."), ".");
 }
 
-TEST(Names, ValidHostnameAcceptsLdhAndUnderscoreRejectsEmptyLabels) {
-  EXPECT_TRUE(valid_hostname("mx1.example.org"));
-  EXPECT_TRUE(valid_hostname("_25._tcp.mx.example.org"));
-  EXPECT_FALSE(valid_hostname("a..b"));
-  EXPECT_FALSE(valid_hostname("-a.b"));
-  EXPECT_FALSE(valid_hostname("a-.b"));
-  EXPECT_FALSE(valid_hostname(""));
-  EXPECT_FALSE(valid_hostname(std::string(64, 'a') + ".org"));
-  EXPECT_FALSE(valid_hostname("sp ace.org"));
-}
-
 TEST(Rdata, DecodesMxAndNullMx) {
   auto n = testing::wire_name("mx.example.org");
   std::vector<std::uint8_t> rd{0, 10};

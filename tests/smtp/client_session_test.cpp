@@ -648,10 +648,5 @@ TEST_F(ClientSessionTest, PolicyDeferMakesNoConnection) {
 
 // ---- Pure helpers -----------------------------------------------------------------------------------
 
-TEST(Xtext, EncodesPlusEqualsAndNonPrintables) {
-  EXPECT_EQ(xtext_encode("a+b=c d\x01"), "a+2Bb+3Dc+20d+01");
-  EXPECT_EQ(xtext_encode("plain@example.org"), "plain@example.org");
-}
-
 }  // namespace
 }  // namespace danerelay::smtp

@@ -160,25 +160,5 @@ TEST(CommandRcpt, PathsAndDsnParameters) {
   EXPECT_EQ(pm.address, "postmaster");
 }
 
-TEST(Xtext, DecodesStrictly) {
-  struct Row {
-    std::string in;
-    std::optional<std::string> out;
-  };
-  const std::vector<Row> rows{
-      {"", std::string()},
-      {"abc", std::string("abc")},
-      {"a+2Bb", std::string("a+b")},
-      {"+3D", std::string("=")},
-      {"a+2b", std::nullopt},   // lower-case hex
-      {"a+2", std::nullopt},    // truncated
-      {"a+", std::nullopt},
-      {"a=b", std::nullopt},    // '=' must be encoded
-      {"a b", std::nullopt},    // space is not an xchar
-      {"a\x7f", std::nullopt},
-  };
-  for (const auto& r : rows) EXPECT_EQ(xtext_decode(r.in), r.out) << r.in;
-}
-
 }  // namespace
 }  // namespace danerelay::smtp
