@@ -19,13 +19,17 @@
 #include <array>
 #include <cerrno>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <memory>
 #include <system_error>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
+#include "config/unbound.hpp"
 #include "config/values.hpp"
 #include "smtp/syntax.hpp"
 
@@ -191,8 +195,9 @@ class Loader {
   Loader(std::string file, fs::path base_dir) : file_(std::move(file)), base_dir_(std::move(base_dir)) {}
 
   std::vector<Diagnostic> take_errors() {
-    std::stable_sort(errors_.begin(), errors_.end(), [](const Diagnostic& a, const Diagnostic& b) {
-      return std::pair{a.line, a.column} < std::pair{b.line, b.column};
+    // This file's diagnostics first, then those in files it names, each by position.
+    std::stable_sort(errors_.begin(), errors_.end(), [this](const Diagnostic& a, const Diagnostic& b) {
+      return std::tuple{a.file != file_, a.line, a.column} < std::tuple{b.file != file_, b.line, b.column};
     });
     return std::move(errors_);
   }
@@ -201,6 +206,10 @@ class Loader {
 
   void error_at(const toml::source_region& where, std::string message) {
     errors_.push_back(Diagnostic{file_, where.begin.line, where.begin.column, std::move(message)});
+  }
+  // An error in another file the configuration names (dns.unbound_config).
+  void error_in(std::string file, std::uint32_t line, std::uint32_t column, std::string message) {
+    errors_.push_back(Diagnostic{std::move(file), line, column, std::move(message)});
   }
   // "<problem> for key "<key>"", at the value.
   void fail(const Field& field, std::string_view problem) {
@@ -542,10 +551,29 @@ class ConfigReader {
     s.read("trust_anchor_seed", [&](const Field& f) { assign(dns.trust_anchor_seed, ld_.path(f, true)); });
     s.read("trust_anchor_auto_update", [&](const Field& f) { assign(dns.trust_anchor_auto_update, ld_.boolean(f)); });
     s.read("forwarders", [&](const Field& f) { assign(dns.forwarders, forwarders(f)); });
-    s.read("unbound_config", [&](const Field& f) { assign(dns.unbound_config, ld_.path(f, true)); });
+    s.read("unbound_config", [&](const Field& f) {
+      const auto errors = ld_.error_count();
+      assign(dns.unbound_config, ld_.path(f, true));
+      if (ld_.error_count() == errors && !dns.unbound_config.empty()) check_unbound_config(f, dns.unbound_config);
+    });
     s.read("unbound_options", [&](const Field& f) { assign(dns.unbound_options, unbound_options(f)); });
     s.read("query_timeout", [&](const Field& f) { assign(dns.query_timeout, ld_.duration(f, Duration{1})); });
     s.read("self_test_name", [&](const Field& f) { assign(dns.self_test_name, self_test_name(f)); });
+  }
+
+  // dns.unbound_config goes through the same refusals as [dns.unbound_options] (config/unbound.hpp),
+  // each reported at its line in that file. A file that cannot be read here is left to the
+  // resolver, which reads it again (and refuses the same options) before libunbound does.
+  void check_unbound_config(const Field& f, const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return;
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const SourceLocation at = ld_.location(f.node);
+    const std::string where = " (in the file of key " + in_quotes(f.key) + ", " + at.file + ":" + std::to_string(at.line) +
+                              ":" + std::to_string(at.column) + ")";
+    for (const RefusedUnboundOption& r : scan_unbound_conf(text)) {
+      ld_.error_in(file.string(), r.line, r.column, unbound_refusal(r.name, r.why) + where);
+    }
   }
 
   // A list of strings, each converted by `convert` (std::nullopt: invalid, with `hint` saying
@@ -621,6 +649,11 @@ class ConfigReader {
         ld_.error_at(k.source(), "invalid unbound option name " + in_quotes(k.str()) +
                                      " (expected lower-case letters, digits and '-', as in unbound.conf) for key " +
                                      in_quotes(field.key));
+        ok = false;
+        continue;
+      }
+      if (const std::string_view why = refused_unbound_option(name); !why.empty()) {
+        ld_.error_at(k.source(), unbound_refusal(name, why) + " for key " + in_quotes(field.key));
         ok = false;
         continue;
       }

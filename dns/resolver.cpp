@@ -16,10 +16,13 @@
 
 #include <unbound.h>
 
+#include "config/unbound.hpp"
+
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <fstream>
+#include <iterator>
 #include <system_error>
 #include <unordered_map>
 
@@ -76,13 +79,18 @@ Answer to_answer(const Query& query, int err, ub_result* result) {
   return a;
 }
 
-// Options that would let unvalidated data pass as secure or switch the validator off. DANE's
-// guarantees rest on validation, so they are refused rather than honoured (D-01).
-bool weakens_validation(std::string_view option) {
-  static constexpr std::array<std::string_view, 6> kRefused = {
-      "val-permissive-mode:", "domain-insecure:", "module-config:", "harden-dnssec-stripped:",
-      "val-override-date:", "trust-anchor-file:"};
-  return std::find(kRefused.begin(), kRefused.end(), option) != kRefused.end();
+// dns.unbound_config, read here as libunbound will read it, refused when it holds an option that
+// config/unbound.hpp refuses (another trust anchor, insecure names, a weakened validator, an
+// include): the loader reports the same at check-config; this covers settings made elsewhere.
+void check_unbound_config(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw SetupError("dns.unbound_config: cannot read " + file.string());
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto refused = config::scan_unbound_conf(text);
+  if (refused.empty()) return;
+  const auto& r = refused.front();
+  throw SetupError("dns.unbound_config: " + file.string() + ":" + std::to_string(r.line) + ":" + std::to_string(r.column) +
+                   ": " + config::unbound_refusal(r.name, r.why));
 }
 
 Answer error_answer(const Query& query, Failure failure, std::string why) {
@@ -345,14 +353,16 @@ UnboundResolver::UnboundResolver(asio::any_io_executor executor, const config::D
   impl_->ctx = ctx;
 
   if (!settings.unbound_config.empty()) {
+    check_unbound_config(settings.unbound_config);
     if (int err = ub_ctx_config(ctx, settings.unbound_config.c_str()); err != 0) {
       throw SetupError("dns.unbound_config: " + settings.unbound_config.string() + ": " + ub_error(err));
     }
   }
   for (const auto& [name, value] : settings.unbound_options) {
     const std::string option = name.ends_with(':') ? name : name + ":";
-    if (weakens_validation(option)) {
-      throw SetupError("dns.unbound_options: \"" + name + "\" would weaken DNSSEC validation; danerelay refuses it");
+    // D-01: the relay's own trust anchor and an intact validator, whatever the options say.
+    if (const std::string_view why = config::refused_unbound_option(option); !why.empty()) {
+      throw SetupError("dns.unbound_options: " + config::unbound_refusal(name.ends_with(':') ? name.substr(0, name.size() - 1) : name, why));
     }
     if (int err = ub_ctx_set_option(ctx, option.c_str(), value.c_str()); err != 0) {
       throw SetupError("dns.unbound_options: \"" + name + "\" = \"" + value + "\": " + ub_error(err));

@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iterator>
@@ -132,6 +133,68 @@ TEST_F(Destination, D01_UnboundOptionsThatWeakenValidationAreRefused) {
     asio::io_context io;
     auto anchor = prepare_trust_anchor(s, world_->state_dir);
     EXPECT_THROW(UnboundResolver(io.get_executor(), s, anchor), SetupError) << option;
+  }
+}
+
+TEST_F(Destination, D01_UnboundOptionsThatChangeWhatIsTrustedAreRefused) {
+  // The relay's only trust anchor is dns.trust_anchor: options that add another one, or decide
+  // that something validates which did not, never reach libunbound.
+  const std::vector<std::pair<std::string, std::string>> refused{
+      {"trust-anchor", "secure.test. IN DS 12345 13 2 " + std::string(64, 'a')},
+      {"trust-anchor-file", (dir_->path() / "other.ta").string()},
+      {"auto-trust-anchor-file", (dir_->path() / "auto.ta").string()},
+      {"trusted-keys-file", (dir_->path() / "keys.conf").string()},
+      {"domain-insecure", "secure.test"},
+      {"insecure-lan-zones", "yes"},
+      {"val-sig-skew-max", "315360000"},
+      {"fake-dsa", "yes"},
+      {"permit-small-holddown", "yes"}};
+  for (const auto& [option, value] : refused) {
+    auto s = settings();
+    s.unbound_options.emplace_back(option, value);
+    asio::io_context io;
+    auto anchor = prepare_trust_anchor(s, world_->state_dir);
+    try {
+      UnboundResolver resolver(io.get_executor(), s, anchor);
+      ADD_FAILURE() << option << " was accepted";
+    } catch (const SetupError& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(what.rfind("dns.unbound_options: unbound option \"" + option + "\" ", 0), 0u) << what;
+      EXPECT_NE(what.find("; danerelay refuses it"), std::string::npos) << what;
+    }
+  }
+}
+
+TEST_F(Destination, D01_UnboundConfigFileThatChangesWhatIsTrustedIsRefused) {
+  // The world's own unbound.conf (auth-zones, no anchor) with one more server option.
+  std::ifstream in(world_->dns.unbound_conf);
+  std::string base((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(base.empty());
+  const int line = static_cast<int>(std::count(base.begin(), base.end(), '\n')) + 2;
+  const std::vector<std::pair<std::string, std::string>> refused{
+      {"domain-insecure", "\"secure.test\""},
+      {"trust-anchor", "\"secure.test. IN DS 12345 13 2 " + std::string(64, 'a') + "\""},
+      {"trust-anchor-file", "\"" + world_->dns.trust_anchor.string() + "\""},
+      {"val-permissive-mode", "yes"},
+      {"module-config", "\"iterator\""},
+      {"include", "\"" + world_->dns.unbound_conf.string() + "\""}};
+  int n = 0;
+  for (const auto& [option, value] : refused) {
+    const auto conf = dir_->path() / ("refused-" + std::to_string(++n) + ".conf");
+    std::ofstream(conf) << base << "server:\n    " << option << ": " << value << "\n";
+    auto s = settings();
+    s.unbound_config = conf;
+    asio::io_context io;
+    auto anchor = prepare_trust_anchor(s, world_->state_dir);
+    try {
+      UnboundResolver resolver(io.get_executor(), s, anchor);
+      ADD_FAILURE() << option << " in " << conf << " was accepted";
+    } catch (const SetupError& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(what.rfind("dns.unbound_config: " + conf.string() + ":" + std::to_string(line) + ":5: unbound option \"" + option + "\" ", 0), 0u)
+          << what;
+      EXPECT_NE(what.find("; danerelay refuses it"), std::string::npos) << what;
+    }
   }
 }
 

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <openssl/x509_vfy.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -17,6 +19,7 @@
 #include "dns/destination.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/world.hpp"
+#include "tests/tls/rejection.hpp"
 #include "tests/tls/tls_pair.hpp"
 #include "tls/client_context.hpp"
 #include "tls/peer_report.hpp"
@@ -25,6 +28,7 @@ namespace danerelay::tls {
 namespace {
 
 namespace asio = boost::asio;
+using testing::expect_rejected;
 using testsupport::Cert;
 
 class EndToEnd : public ::testing::Test {
@@ -97,9 +101,10 @@ TEST_F(EndToEnd, D10_SecureTestIsVerifiedByItsTlsaRecord) {
 
 TEST_F(EndToEnd, D39_SecureTestWithAnotherHostsCertificateFails) {
   const auto policy = policy_for("secure.test", "mx.secure.test");
+  ASSERT_EQ(policy.requirement, Requirement::dane) << policy.reason;
   const auto h = connect(policy, world_->host_certs.at("mx.unusable.test"));
-  EXPECT_FALSE(h.report.established);
-  EXPECT_FALSE(h.report.authenticated);
+  expect_rejected(h, X509_V_ERR_DANE_NO_MATCH);
+  EXPECT_EQ(h.setup.tlsa_loaded, policy.usable.size());
   EXPECT_EQ(h.report.failure, "no TLSA record matches the server certificate chain");
 }
 
@@ -146,7 +151,8 @@ TEST_F(EndToEnd, D37_D40_MultiTestDaneTaHostVerifiesAtDepthOne) {
   EXPECT_EQ(h.report.peer_name, "mx4.multi.test");
   // The same DANE-TA record with another host's (CA-issued) certificate: name check fails.
   const auto wrong = connect(policy, world_->host_certs.at("mx1.multi.test"));
-  EXPECT_FALSE(wrong.report.authenticated);
+  expect_rejected(wrong, X509_V_ERR_HOSTNAME_MISMATCH, 0);
+  EXPECT_NE(wrong.report.failure.find("none of mx4.multi.test"), std::string::npos) << wrong.report.failure;
 }
 
 TEST_F(EndToEnd, D12_InsecureTestIsOpportunistic) {

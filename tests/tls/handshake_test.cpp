@@ -13,6 +13,7 @@
 
 #include "tests/support/pki.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/tls/rejection.hpp"
 #include "tests/tls/tls_pair.hpp"
 #include "tls/client_context.hpp"
 #include "tls/peer_report.hpp"
@@ -23,6 +24,8 @@ namespace {
 
 using testsupport::Cert;
 using testsupport::Pki;
+using testing::expect_handshake_failure;
+using testing::expect_rejected;
 using testing::Handshake;
 using testing::ServerOptions;
 
@@ -151,13 +154,6 @@ void expect_verified(const Handshake& h) {
   EXPECT_TRUE(h.report.failure.empty()) << h.report.failure;
 }
 
-void expect_rejected(const Handshake& h) {
-  EXPECT_FALSE(h.client_done) << "the client must abort the handshake (D-39, D-45)";
-  EXPECT_FALSE(h.report.established);
-  EXPECT_FALSE(h.report.authenticated);
-  EXPECT_FALSE(h.report.failure.empty());
-}
-
 // --- Every usage 2/3 × selector 0/1 × matching type 0/1/2 that should match ------------------------
 
 struct MatrixCase {
@@ -202,7 +198,7 @@ INSTANTIATE_TEST_SUITE_P(D36_D37_D42, DaneMatrix,
 
 TEST_F(Handshakes, D45_WrongDigestFailsWithPostfixStyleReason) {
   const auto h = handshake(dane_policy({corrupt(tlsa(*leaf_, 3, 1, 1))}), {leaf_, ca_});
-  expect_rejected(h);
+  expect_rejected(h, X509_V_ERR_DANE_NO_MATCH);
   ASSERT_TRUE(h.report.verify_failure.has_value());
   EXPECT_EQ(h.report.verify_failure->error, X509_V_ERR_DANE_NO_MATCH);
   EXPECT_EQ(h.report.failure, "no TLSA record matches the server certificate chain");
@@ -212,8 +208,8 @@ TEST_F(Handshakes, D45_WrongDigestFailsWithPostfixStyleReason) {
 }
 
 TEST_F(Handshakes, D45_WrongTaDigestFails) {
-  expect_rejected(handshake(dane_policy({corrupt(tlsa(*ca_, 2, 0, 1))}), {leaf_, ca_}));
-  expect_rejected(handshake(dane_policy({corrupt(tlsa(*ca_, 2, 1, 2))}), {leaf_, ca_}));
+  expect_rejected(handshake(dane_policy({corrupt(tlsa(*ca_, 2, 0, 1))}), {leaf_, ca_}), X509_V_ERR_DANE_NO_MATCH);
+  expect_rejected(handshake(dane_policy({corrupt(tlsa(*ca_, 2, 1, 2))}), {leaf_, ca_}), X509_V_ERR_DANE_NO_MATCH);
 }
 
 // --- DANE-EE: no name checks, no dates (D-36, R-02) -------------------------------------------------
@@ -259,7 +255,7 @@ TEST_F(Handshakes, D40_DaneTaWrongNameFails) {
   const Cert wrong = leaf("other.example.test", {"other.example.test"}, ca_);
   for (int selector : {0, 1}) {
     const auto h = handshake(dane_policy({tlsa(*ca_, 2, selector, 1)}), {&wrong, ca_});
-    expect_rejected(h);
+    expect_rejected(h, X509_V_ERR_HOSTNAME_MISMATCH, 0);
     ASSERT_TRUE(h.report.verify_failure.has_value());
     EXPECT_EQ(h.report.verify_failure->error, X509_V_ERR_HOSTNAME_MISMATCH);
     EXPECT_NE(h.report.failure.find("name mismatch"), std::string::npos) << h.report.failure;
@@ -272,7 +268,10 @@ TEST_F(Handshakes, D40_DaneTaAcceptsNextHopDomainOnlyWhenMxSecure) {
   expect_verified(handshake(dane_policy({tlsa(*ca_, 2, 0, 1)}), {&domain_cert, ca_}));
   Where insecure;
   insecure.mx_insecure = true;
-  expect_rejected(handshake(dane_policy({tlsa(*ca_, 2, 0, 1)}, insecure), {&domain_cert, ca_}));
+  const auto h = handshake(dane_policy({tlsa(*ca_, 2, 0, 1)}, insecure), {&domain_cert, ca_});
+  expect_rejected(h, X509_V_ERR_HOSTNAME_MISMATCH, 0);
+  EXPECT_EQ(h.report.failure, "server certificate name mismatch: none of mx.example.test matches")
+      << "the next-hop domain is no reference identifier when the MX RRset is insecure";
 }
 
 TEST_F(Handshakes, D40_DaneTaAcceptsMxHostNameWhenBaseDomainIsItsExpansion) {
@@ -290,7 +289,7 @@ TEST_F(Handshakes, D40_DaneTaAcceptsMxHostNameWhenBaseDomainIsItsExpansion) {
 TEST_F(Handshakes, R04_D37_DaneTaFailsWhenServerOmitsTheCa) {
   for (int selector : {0, 1}) {
     const auto h = handshake(dane_policy({tlsa(*ca_, 2, selector, 1)}), {leaf_});
-    expect_rejected(h);
+    expect_rejected(h, X509_V_ERR_DANE_NO_MATCH);
     ASSERT_TRUE(h.report.verify_failure.has_value());
     EXPECT_EQ(h.report.verify_failure->error, X509_V_ERR_DANE_NO_MATCH);
     EXPECT_EQ(h.report.peer_chain_length, 1);
@@ -308,8 +307,8 @@ TEST_F(Handshakes, R04_DaneTaBareKeyVerifiesChainWithoutTheCa) {
 }
 
 TEST_F(Handshakes, D37_TaRecordThatHashesTheLeafFails) {
-  expect_rejected(handshake(dane_policy({tlsa(*leaf_, 2, 0, 1)}), {leaf_, ca_}));
-  expect_rejected(handshake(dane_policy({tlsa(*leaf_, 2, 1, 1)}), {leaf_, ca_}));
+  expect_rejected(handshake(dane_policy({tlsa(*leaf_, 2, 0, 1)}), {leaf_, ca_}), X509_V_ERR_DANE_NO_MATCH);
+  expect_rejected(handshake(dane_policy({tlsa(*leaf_, 2, 1, 1)}), {leaf_, ca_}), X509_V_ERR_DANE_NO_MATCH);
 }
 
 TEST_F(Handshakes, R05_DaneTaAnchorsAtPrivateIntermediate) {
@@ -333,7 +332,7 @@ TEST_F(Handshakes, D37_DaneTaCertificateConstraintsApply) {
   const Cert inter = pki_->make_ca("intermediate below pathlen 0", &root);
   const Cert inner = leaf("mx.example.test", {"mx.example.test"}, &inter);
   const auto h = handshake(dane_policy({tlsa(root, 2, 0, 1)}), {&inner, &inter, &root});
-  expect_rejected(h);
+  expect_rejected(h, X509_V_ERR_PATH_LENGTH_EXCEEDED);
   ASSERT_TRUE(h.report.verify_failure.has_value());
   EXPECT_EQ(h.report.verify_failure->error, X509_V_ERR_PATH_LENGTH_EXCEEDED);
 }
@@ -342,7 +341,9 @@ TEST_F(Handshakes, D37_DaneTaCertificateConstraintsApply) {
 
 TEST_F(Handshakes, R07_GoodSha256BadSha512FailsWhenSha512Preferred) {
   const auto records = std::vector{tlsa(*leaf_, 3, 1, 1), corrupt(tlsa(*leaf_, 3, 1, 2))};
-  expect_rejected(handshake(dane_policy(records), {leaf_, ca_}));
+  const auto h = handshake(dane_policy(records), {leaf_, ca_});
+  expect_rejected(h, X509_V_ERR_DANE_NO_MATCH);
+  EXPECT_EQ(h.setup.tlsa_loaded, 1u) << "only the preferred (sha512) record is loaded";
 }
 
 TEST_F(Handshakes, R07_GoodSha256BadSha512PassesWithOnlySha256Configured) {
@@ -360,7 +361,7 @@ TEST_F(Handshakes, R07_OpenSslAgilityAgreesWithThePolicy) {
   policy.usable = {tlsa(*leaf_, 3, 1, 1), corrupt(tlsa(*leaf_, 3, 1, 2))};
   const auto h = handshake(policy, {leaf_, ca_});
   EXPECT_EQ(h.setup.tlsa_loaded, 2u);
-  expect_rejected(h);
+  expect_rejected(h, X509_V_ERR_DANE_NO_MATCH);
   // With sha512 disabled in the context, OpenSSL refuses the 3 1 2 record (counted, no crash).
   auto sha256_only = client_ctx({"sha256"});
   const auto h2 = handshake(policy, {leaf_, ca_}, sha256_only.get());
@@ -385,7 +386,9 @@ TEST_F(Handshakes, D38_MatchingPkixEeRecordDoesNotAuthenticate) {
   // A correct "1 1 1" next to a wrong "3 1 1": only the DANE-EE record counts, and it fails.
   const auto policy = dane_policy({tlsa(*leaf_, 1, 1, 1), corrupt(tlsa(*leaf_, 3, 1, 1))});
   ASSERT_EQ(policy.requirement, Requirement::dane);
-  expect_rejected(handshake(policy, {leaf_, ca_}));
+  const auto h = handshake(policy, {leaf_, ca_});
+  expect_rejected(h, X509_V_ERR_DANE_NO_MATCH);
+  EXPECT_EQ(h.setup.tlsa_loaded, 1u) << "the 1 1 1 record is not loaded (D-38)";
 }
 
 TEST_F(Handshakes, D38_PkixUsagesNeverReachOpenSsl) {
@@ -444,11 +447,11 @@ TEST_F(Handshakes, D41_WildcardMatchesExactlyOneLabel) {
   Where deeper;
   deeper.host = deeper.base = "a.mx.example.test";
   deeper.domain = "recipient.test";  // so the next-hop reference id does not match instead
-  expect_rejected(handshake(dane_policy({ta}, deeper), {&wildcard, ca_}));
+  expect_rejected(handshake(dane_policy({ta}, deeper), {&wildcard, ca_}), X509_V_ERR_HOSTNAME_MISMATCH, 0);
   Where apex;
   apex.host = apex.base = "example.test";
   apex.domain = "recipient.test";
-  expect_rejected(handshake(dane_policy({ta}, apex), {&wildcard, ca_}));
+  expect_rejected(handshake(dane_policy({ta}, apex), {&wildcard, ca_}), X509_V_ERR_HOSTNAME_MISMATCH, 0);
 }
 
 TEST_F(Handshakes, D41_PartialLabelWildcardIsRejected) {
@@ -456,19 +459,19 @@ TEST_F(Handshakes, D41_PartialLabelWildcardIsRejected) {
   Where w;
   w.host = w.base = "mx1.example.test";
   w.domain = "recipient.test";
-  expect_rejected(handshake(dane_policy({tlsa(*ca_, 2, 0, 1)}, w), {&partial, ca_}));
+  expect_rejected(handshake(dane_policy({tlsa(*ca_, 2, 0, 1)}, w), {&partial, ca_}), X509_V_ERR_HOSTNAME_MISMATCH, 0);
 }
 
 TEST_F(Handshakes, D41_SanDnsNamesOverrideTheCommonName) {
   const Cert cn_only_match = leaf("mx.example.test", {"other.example.test"}, ca_);
-  expect_rejected(handshake(dane_policy({tlsa(*ca_, 2, 0, 1)}), {&cn_only_match, ca_}));
+  expect_rejected(handshake(dane_policy({tlsa(*ca_, 2, 0, 1)}), {&cn_only_match, ca_}), X509_V_ERR_HOSTNAME_MISMATCH, 0);
 }
 
 TEST_F(Handshakes, D41_CommonNameIsUsedWhenThereAreNoDnsIds) {
   const Cert cn_only = leaf("mx.example.test", {}, ca_);
   expect_verified(handshake(dane_policy({tlsa(*ca_, 2, 0, 1)}), {&cn_only, ca_}));
   const Cert cn_wrong = leaf("other.example.test", {}, ca_);
-  expect_rejected(handshake(dane_policy({tlsa(*ca_, 2, 0, 1)}), {&cn_wrong, ca_}));
+  expect_rejected(handshake(dane_policy({tlsa(*ca_, 2, 0, 1)}), {&cn_wrong, ca_}), X509_V_ERR_HOSTNAME_MISMATCH, 0);
 }
 
 TEST_F(Handshakes, D43_SniSentIsTheTlsaBaseDomain) {
@@ -488,7 +491,7 @@ TEST_F(Handshakes, D44_AnonymousOnlyServerFails) {
   anon.max_version = TLS1_2_VERSION;
   anon.security_level = 0;
   const auto h = handshake(level_policy(config::TlsLevel::encrypt), {}, nullptr, anon);
-  EXPECT_FALSE(h.report.established);
+  expect_handshake_failure(h, "alert handshake failure", "no shared cipher");
   EXPECT_FALSE(h.server_error.empty());
   EXPECT_NE(h.report.failure.find("TLS handshake failed"), std::string::npos) << h.report.failure;
 }
@@ -499,7 +502,7 @@ TEST_F(Handshakes, R01_ServerLimitedToTls11IsRefused) {
   old.security_level = 0;
   old.cipher_list = "DEFAULT:@SECLEVEL=0";
   const auto h = handshake(level_policy(config::TlsLevel::encrypt), {leaf_, ca_}, nullptr, old);
-  EXPECT_FALSE(h.report.established);
+  expect_handshake_failure(h, "alert protocol version", "unsupported protocol");
 }
 
 TEST_F(Handshakes, R01_MinProtocolTls13IsEnforced) {
@@ -508,7 +511,8 @@ TEST_F(Handshakes, R01_MinProtocolTls13IsEnforced) {
   auto client = make_client_context(s);
   ServerOptions tls12;
   tls12.max_version = TLS1_2_VERSION;
-  EXPECT_FALSE(handshake(level_policy(config::TlsLevel::encrypt), {leaf_, ca_}, client.get(), tls12).report.established);
+  expect_handshake_failure(handshake(level_policy(config::TlsLevel::encrypt), {leaf_, ca_}, client.get(), tls12),
+                           "alert protocol version", "unsupported protocol");
   EXPECT_TRUE(handshake(level_policy(config::TlsLevel::encrypt), {leaf_, ca_}, client.get()).report.established);
 }
 
@@ -526,20 +530,23 @@ TEST_F(Handshakes, VerifyWithUnknownCaFails) {
   const Cert foreign = leaf("mx.example.test", {"mx.example.test"}, other_ca_);
   auto client = client_ctx({"sha512", "sha256"}, ca_->cert_file);
   const auto h = handshake(level_policy(config::TlsLevel::verify), {&foreign, other_ca_}, client.get());
-  expect_rejected(h);
+  expect_rejected(h, X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, 1);
+  EXPECT_EQ(h.report.verify_failure->subject, "/CN=unknown CA");
   const std::string line = verify_failure_line(h.report, kNamaddr);
   EXPECT_NE(line.find("certificate verification failed for mx.example.test[127.0.0.1]:25"), std::string::npos) << line;
 }
 
 TEST_F(Handshakes, VerifyWithSystemStoreRejectsThePrivateCa) {
-  expect_rejected(handshake(level_policy(config::TlsLevel::verify), {leaf_, ca_}));
+  const auto h = handshake(level_policy(config::TlsLevel::verify), {leaf_, ca_});
+  expect_rejected(h, X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, 1);
+  EXPECT_EQ(h.report.verify_failure->subject, "/CN=danerelay DANE test root");
 }
 
 TEST_F(Handshakes, VerifyWithWrongNameFails) {
   const Cert other = leaf("other.example.test", {"other.example.test"}, ca_);
   auto client = client_ctx({"sha512", "sha256"}, ca_->cert_file);
   const auto h = handshake(level_policy(config::TlsLevel::verify), {&other, ca_}, client.get());
-  expect_rejected(h);
+  expect_rejected(h, X509_V_ERR_HOSTNAME_MISMATCH, 0);
   EXPECT_EQ(h.report.verify_failure->error, X509_V_ERR_HOSTNAME_MISMATCH);
 }
 
@@ -554,12 +561,14 @@ TEST_F(Handshakes, SecureMatchesNextHopSubdomainsWithFixtureCa) {
   const auto h = handshake(level_policy(config::TlsLevel::secure), {leaf_, ca_}, client.get());
   expect_verified(h);
   const Cert elsewhere = leaf("mx.example.net", {"mx.example.net"}, ca_);
-  expect_rejected(handshake(level_policy(config::TlsLevel::secure), {&elsewhere, ca_}, client.get()));
+  expect_rejected(handshake(level_policy(config::TlsLevel::secure), {&elsewhere, ca_}, client.get()), X509_V_ERR_HOSTNAME_MISMATCH, 0);
 }
 
 TEST_F(Handshakes, SecureWithUnknownCaFails) {
   auto client = client_ctx({"sha512", "sha256"}, other_ca_->cert_file);
-  expect_rejected(handshake(level_policy(config::TlsLevel::secure), {leaf_, ca_}, client.get()));
+  const auto h = handshake(level_policy(config::TlsLevel::secure), {leaf_, ca_}, client.get());
+  expect_rejected(h, X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, 1);
+  EXPECT_EQ(h.report.verify_failure->subject, "/CN=danerelay DANE test root");
 }
 
 TEST_F(Handshakes, EncryptWithTrustedChainReportsTrusted) {
