@@ -18,6 +18,7 @@
 #include "relay/core/logging.hpp"
 #include "relay/delivery/outcome.hpp"
 #include "relay/delivery/routing.hpp"
+#include "relay/queue/spool_format.hpp"
 
 // g++ 12 reports a false -Wmismatched-new-delete on coroutine frames (see smtp/client_session.cpp).
 #if defined(__GNUC__) && !defined(__clang__)
@@ -66,12 +67,6 @@ std::string read_message(const Envelope& envelope, std::uint64_t limit) {
   return text;
 }
 
-MessageState initial_state(const Envelope& envelope) {
-  MessageState state;
-  state.recipients.resize(envelope.recipients.size());
-  return state;
-}
-
 }  // namespace
 
 std::string header_section(const Envelope& envelope, std::size_t limit) {
@@ -105,7 +100,7 @@ void QueueManager::load(std::vector<QueuedMessage> messages) {
 
 void QueueManager::enqueue(QueuedMessage message) {
   const QueueId id = message.envelope.id;
-  if (message.state.recipients.size() != message.envelope.recipients.size()) message.state = initial_state(message.envelope);
+  if (message.state.recipients.size() != message.envelope.recipients.size()) message.state = spool_format::initial_state(message.envelope);
   messages_.insert_or_assign(id, Entry{std::move(message)});
   schedule(id, 0);
   arm_timer();
@@ -386,7 +381,7 @@ asio::awaitable<void> QueueManager::queue_notice(const Entry& entry, DsnKind kin
   if (kind == DsnKind::delay && it != messages_.end()) {
     for (std::size_t i : recipients) it->second.message.state.recipients[i].delay_notified = true;
   }
-  QueuedMessage notice_message{env, initial_state(env)};
+  QueuedMessage notice_message{env, spool_format::initial_state(env)};
   enqueue(std::move(notice_message));
 }
 

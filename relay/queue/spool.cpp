@@ -1,21 +1,16 @@
 // relay/queue/spool.cpp — the durable queue; see spool.hpp for the layout and the contract.
 //
-// FILE FORMAT of msg/QID (all integers little-endian):
-//   [message bytes, body_offset 0][envelope record: JSON][trailer, 32 bytes]
-//   trailer:  0  8  magic "DRSPOOL\n"
-//             8  4  format version (1)
-//            12  4  CRC-32 (IEEE) over the envelope record followed by the trailer with this field zeroed
-//            16  8  message length
-//            24  8  envelope record length
-//   The message comes first so that Writer::write() can stream it to tmp/ while it arrives; the
-//   envelope is only known complete at commit, so it goes after it, and the trailer (read from the
-//   end) says where everything is. A file is accepted only if magic, version, the lengths (which
-//   must add up to the file size) and the checksum agree; anything else is a leftover of a crash
-//   before the rename, or damage, and recover() discards it with a warning. Discarding is safe:
-//   a message is acknowledged (250) only after commit() completed, i.e. after the file was
-//   flushed, renamed into msg/ and the directory flushed, so a file that does not check out was
-//   never acknowledged — unless the disk itself lost data, which the warning then reports. The
-//   message bytes are not checksummed: they were flushed before the rename, like the envelope.
+// The spool in three files: spool_format (the bytes: records and the self-checking trailer, pure),
+// spool_scan (reading a directory back: recover, scan, load) and this one, the disk thread that
+// makes writes durable in groups. posix_io holds the system calls they share.
+//
+// WHY THE MESSAGE COMES FIRST in msg/QID: Writer::write() streams it to tmp/ while it arrives;
+// the envelope is only known complete at commit, so it goes after it, and the trailer (read from
+// the end) says where everything is. A file that does not check out is a leftover of a crash
+// before the rename, or damage, and recover() discards it with a warning. Discarding is safe: a
+// message is acknowledged (250) only after commit() completed, i.e. after the file was flushed,
+// renamed into msg/ and the directory flushed, so a file that does not check out was never
+// acknowledged — unless the disk itself lost data, which the warning then reports.
 //
 // DURABILITY ORDER (Postfix global/mail_stream.c does the same for its queue files):
 //   commit: write tmp/QID → fdatasync → rename to msg/QID → fsync msg/ → complete.
@@ -66,6 +61,9 @@
 #include <utility>
 
 #include "relay/core/logging.hpp"
+#include "relay/queue/posix_io.hpp"
+#include "relay/queue/spool_format.hpp"
+#include "relay/queue/spool_scan.hpp"
 
 // g++ 12 false positive: it pairs Asio's coroutine-frame operator new (aligned_alloc, inlined)
 // with the frame's operator delete (which calls std::free, correctly) and reports a mismatch.
@@ -79,481 +77,23 @@ std::filesystem::path spool_directory(const config::Config& cfg) {
   return cfg.queue.directory.empty() ? cfg.server.state_dir / "spool" : cfg.queue.directory;
 }
 
-std::string_view to_string(RecipientStatus status) noexcept {
-  switch (status) {
-    case RecipientStatus::pending: return "pending";
-    case RecipientStatus::sent: return "sent";
-    case RecipientStatus::bounced: return "bounced";
-  }
-  return "pending";
-}
-
-std::optional<RecipientStatus> parse_recipient_status(std::string_view text) noexcept {
-  if (text == "pending") return RecipientStatus::pending;
-  if (text == "sent") return RecipientStatus::sent;
-  if (text == "bounced") return RecipientStatus::bounced;
-  return std::nullopt;
-}
-
 namespace {
 
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-constexpr std::array<char, 8> kMagic = {'D', 'R', 'S', 'P', 'O', 'O', 'L', '\n'};
-constexpr std::uint32_t kFormatVersion = 1;
-constexpr std::size_t kTrailerSize = 32;
 // Writer hands its buffer to the disk thread once it holds this much: bounds the memory a
 // session holds without making the disk thread handle tiny writes.
 constexpr std::size_t kHandOff = 256 * 1024;
-// An envelope record larger than this is damage, not data (a few thousand recipients at most).
-constexpr std::uint64_t kMaxEnvelopeRecord = 64 * 1024 * 1024;
-constexpr std::string_view kStateTmpSuffix = ".tmp";
 // How many fdatasync calls of one round are in flight at once (see round(), step 2).
 constexpr std::size_t kSyncThreads = 8;
 
-// ---- small POSIX helpers --------------------------------------------------------------------
-
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) noexcept : fd_(fd) {}
-  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) reset(std::exchange(o.fd_, -1));
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
-  void reset(int fd = -1) noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-  [[nodiscard]] int get() const noexcept { return fd_; }
-  [[nodiscard]] explicit operator bool() const noexcept { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
-
-std::string errno_text(std::string_view op, const fs::path& path, int err) {
-  return std::string(op) + " " + path.string() + ": " + std::strerror(err);
-}
-
-// 0 or errno. Loops over short writes and EINTR.
-int write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return 0;
-}
-
-// 0 or errno; ENODATA-like short reads count as EIO (the file shrank under us).
-int pread_all(int fd, char* out, std::size_t size, std::uint64_t offset) {
-  while (size > 0) {
-    const ssize_t n = ::pread(fd, out, size, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (n == 0) return EIO;
-    out += n;
-    size -= static_cast<std::size_t>(n);
-    offset += static_cast<std::uint64_t>(n);
-  }
-  return 0;
-}
-
-int fdatasync_retry(int fd) {
-  int r = 0;
-  do r = ::fdatasync(fd);
-  while (r != 0 && errno == EINTR);
-  return r == 0 ? 0 : errno;
-}
-
-int fsync_retry(int fd) {
-  int r = 0;
-  do r = ::fsync(fd);
-  while (r != 0 && errno == EINTR);
-  return r == 0 ? 0 : errno;
-}
-
-// rename that refuses to replace: queue ids are time-based, so after a clock step back a new id
-// can equal one already in msg/; silently replacing that message would lose it.
-int rename_noreplace(int from_dir, const std::string& from, int to_dir, const std::string& to) {
-  if (::renameat2(from_dir, from.c_str(), to_dir, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
-  if (errno != EINVAL && errno != ENOSYS) return errno;
-  // File system without RENAME_NOREPLACE: check, then rename (only the disk thread creates names).
-  struct stat st {};
-  if (::fstatat(to_dir, to.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return EEXIST;
-  return ::renameat(from_dir, from.c_str(), to_dir, to.c_str()) == 0 ? 0 : errno;
-}
-
-// Entry names of a directory (no "." / ".."); nullopt + errno when it cannot be read.
-std::optional<std::vector<std::string>> list_directory(const fs::path& dir, int* err) {
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) {
-    *err = errno;
-    return std::nullopt;
-  }
-  std::vector<std::string> names;
-  while (const dirent* e = ::readdir(d)) {
-    std::string_view n = e->d_name;
-    if (n != "." && n != "..") names.emplace_back(n);
-  }
-  ::closedir(d);
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-// ---- checksum and trailer -------------------------------------------------------------------
-
-constexpr std::array<std::uint32_t, 256> make_crc_table() {
-  std::array<std::uint32_t, 256> t{};
-  for (std::uint32_t i = 0; i < 256; ++i) {
-    std::uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1U) != 0 ? 0xEDB88320U ^ (c >> 1) : c >> 1;
-    t[i] = c;
-  }
-  return t;
-}
-constexpr auto kCrcTable = make_crc_table();
-
-// CRC-32/IEEE, continuable: crc32(b, crc32(a)) == crc32(a+b).
-std::uint32_t crc32(std::string_view data, std::uint32_t crc = 0) {
-  crc = ~crc;
-  for (unsigned char c : data) crc = kCrcTable[(crc ^ c) & 0xFFU] ^ (crc >> 8);
-  return ~crc;
-}
-
-void put_le(char* out, std::uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i, v >>= 8) out[i] = static_cast<char>(v & 0xFFU);
-}
-std::uint64_t get_le(const char* in, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(in[i]);
-  return v;
-}
-
-std::string make_trailer(std::uint64_t message_length, std::string_view record) {
-  std::string t(kTrailerSize, '\0');
-  std::copy(kMagic.begin(), kMagic.end(), t.begin());
-  put_le(t.data() + 8, kFormatVersion, 4);
-  put_le(t.data() + 16, message_length, 8);
-  put_le(t.data() + 24, record.size(), 8);
-  put_le(t.data() + 12, crc32(t, crc32(record)), 4);  // computed with the field still zero
-  return t;
-}
-
-// ---- (de)serialisation ----------------------------------------------------------------------
-
-std::string_view ret_name(Ret r) {
-  switch (r) {
-    case Ret::full: return "full";
-    case Ret::headers: return "headers";
-    case Ret::unspecified: break;
-  }
-  return "";
-}
-
-std::int64_t unix_micros(Clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-}
-
-// Strict UTF-8 (nlohmann's default): an address that is not valid UTF-8 makes commit() fail
-// rather than be stored altered.
-std::string envelope_record(const Envelope& e) {
-  json j;
-  j["id"] = e.id.str();
-  j["sender"] = e.sender;
-  json rcpts = json::array();
-  for (const auto& r : e.recipients) rcpts.push_back({{"address", r.address}, {"orcpt", r.orcpt}, {"notify", r.notify}});
-  j["recipients"] = std::move(rcpts);
-  j["ret"] = ret_name(e.ret);
-  j["envid"] = e.envid;
-  j["size"] = e.size;
-  j["eightbit"] = e.eightbit;
-  j["smtputf8"] = e.smtputf8;
-  j["arrival"] = unix_micros(e.arrival);
-  return j.dump();
-}
-
-// Throws json::exception on a wrong shape; the caller turns that into a warning.
-Envelope parse_envelope_record(std::string_view text) {
-  const json j = json::parse(text);
-  const auto id = QueueId::parse(j.at("id").get<std::string>());
-  if (!id) throw std::runtime_error("bad queue id in envelope record");
-  Envelope e;
-  e.id = *id;
-  e.sender = j.at("sender").get<std::string>();
-  for (const auto& r : j.at("recipients")) {
-    e.recipients.push_back(Recipient{r.at("address").get<std::string>(), r.at("orcpt").get<std::string>(), r.at("notify").get<std::uint8_t>()});
-  }
-  const auto ret = j.at("ret").get<std::string>();
-  e.ret = ret == "full" ? Ret::full : ret == "headers" ? Ret::headers : Ret::unspecified;
-  e.envid = j.at("envid").get<std::string>();
-  e.size = j.at("size").get<std::uint64_t>();
-  e.eightbit = j.at("eightbit").get<bool>();
-  e.smtputf8 = j.at("smtputf8").get<bool>();
-  e.arrival = Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(j.at("arrival").get<std::int64_t>())));
-  return e;
-}
-
-// Remote replies may carry bytes that are not UTF-8; they are for humans, so replace them
-// (U+FFFD) instead of failing the save.
-std::string state_record(const MessageState& s) {
-  json j;
-  j["version"] = 1;
-  json rcpts = json::array();
-  for (const auto& r : s.recipients) {
-    rcpts.push_back({{"status", to_string(r.status)},
-                     {"dsn", r.dsn},
-                     {"reason", r.reason},
-                     {"remote_mta", r.remote_mta},
-                     {"diagnostic", r.diagnostic},
-                     {"last_attempt", r.last_attempt},
-                     {"delay_notified", r.delay_notified}});
-  }
-  j["recipients"] = std::move(rcpts);
-  j["attempts"] = s.attempts;
-  j["next_attempt"] = s.next_attempt;
-  j["hold"] = s.hold;
-  j["forced_expire"] = s.forced_expire;
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-MessageState parse_state_record(std::string_view text) {
-  const json j = json::parse(text);
-  MessageState s;
-  for (const auto& r : j.at("recipients")) {
-    RecipientState rs;
-    const auto status = parse_recipient_status(r.at("status").get<std::string>());
-    if (!status) throw std::runtime_error("unknown recipient status");
-    rs.status = *status;
-    rs.dsn = r.at("dsn").get<std::string>();
-    rs.reason = r.at("reason").get<std::string>();
-    rs.remote_mta = r.at("remote_mta").get<std::string>();
-    rs.diagnostic = r.at("diagnostic").get<std::string>();
-    rs.last_attempt = r.at("last_attempt").get<std::int64_t>();
-    rs.delay_notified = r.at("delay_notified").get<bool>();
-    s.recipients.push_back(std::move(rs));
-  }
-  s.attempts = j.at("attempts").get<std::uint32_t>();
-  s.next_attempt = j.at("next_attempt").get<std::int64_t>();
-  s.hold = j.at("hold").get<bool>();
-  s.forced_expire = j.at("forced_expire").get<bool>();
-  return s;
-}
-
-MessageState initial_state(const Envelope& e) {
-  MessageState s;
-  s.recipients.resize(e.recipients.size());
-  return s;
-}
-
-// ---- reading the spool (recover, scan, load) ------------------------------------------------
-
-// The envelope of msg/NAME, or nullopt with the reason in *why.
-std::optional<Envelope> read_message(const fs::path& dir, const std::string& name, std::string* why) {
-  const fs::path path = dir / "msg" / name;
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (!fd) {
-    *why = errno_text("open", path, errno);
-    return std::nullopt;
-  }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) {
-    *why = errno_text("fstat", path, errno);
-    return std::nullopt;
-  }
-  const auto file_size = static_cast<std::uint64_t>(st.st_size);
-  if (!S_ISREG(st.st_mode) || file_size < kTrailerSize) {
-    *why = "too short for a trailer (" + std::to_string(file_size) + " bytes)";
-    return std::nullopt;
-  }
-  std::string trailer(kTrailerSize, '\0');
-  if (int e = pread_all(fd.get(), trailer.data(), kTrailerSize, file_size - kTrailerSize); e != 0) {
-    *why = errno_text("read", path, e);
-    return std::nullopt;
-  }
-  if (!std::equal(kMagic.begin(), kMagic.end(), trailer.begin())) {
-    *why = "no trailer (incomplete or not a spool file)";
-    return std::nullopt;
-  }
-  if (const auto v = get_le(trailer.data() + 8, 4); v != kFormatVersion) {
-    *why = "unknown format version " + std::to_string(v);
-    return std::nullopt;
-  }
-  const std::uint32_t stored_crc = static_cast<std::uint32_t>(get_le(trailer.data() + 12, 4));
-  const std::uint64_t message_length = get_le(trailer.data() + 16, 8);
-  const std::uint64_t record_length = get_le(trailer.data() + 24, 8);
-  const std::uint64_t payload = file_size - kTrailerSize;
-  if (record_length > kMaxEnvelopeRecord || record_length > payload || payload - record_length != message_length) {
-    *why = "trailer lengths do not match the file size";
-    return std::nullopt;
-  }
-  std::string record(record_length, '\0');
-  if (int e = pread_all(fd.get(), record.data(), record.size(), message_length); e != 0) {
-    *why = errno_text("read", path, e);
-    return std::nullopt;
-  }
-  std::fill(trailer.begin() + 12, trailer.begin() + 16, '\0');
-  if (crc32(trailer, crc32(record)) != stored_crc) {
-    *why = "envelope checksum mismatch";
-    return std::nullopt;
-  }
-  try {
-    Envelope e = parse_envelope_record(record);
-    if (e.id.str() != name) {
-      *why = "envelope id " + e.id.str() + " does not match the file name";
-      return std::nullopt;
-    }
-    if (e.size != message_length) {
-      *why = "envelope size does not match the trailer";
-      return std::nullopt;
-    }
-    e.body = path;
-    e.body_offset = 0;
-    return e;
-  } catch (const std::exception& x) {
-    *why = std::string("bad envelope record: ") + x.what();
-    return std::nullopt;
-  }
-}
-
-// Whole small file, or nullopt (errno in *err; ENOENT = missing).
-std::optional<std::string> read_small_file(const fs::path& path, int* err) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (!fd) {
-    *err = errno;
-    return std::nullopt;
-  }
-  std::string out;
-  char buf[16384];
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      *err = errno;
-      return std::nullopt;
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  return out;
-}
-
-void warn(std::vector<std::string>* warnings, std::string text) {
-  if (warnings != nullptr) warnings->push_back(std::move(text));
-}
-
-// The state of a valid message: the file, or the initial state when there is none; a corrupt
-// file also gives the initial state (with a warning): delivering again to recipients that were
-// already done (at-least-once) beats losing the ones that were not.
-MessageState read_state(const fs::path& dir, const Envelope& e, std::vector<std::string>* warnings) {
-  const fs::path path = dir / "state" / e.id.str();
-  int err = 0;
-  const auto text = read_small_file(path, &err);
-  if (!text) {
-    if (err != ENOENT) warn(warnings, errno_text("read", path, err) + "; using the initial state");
-    return initial_state(e);
-  }
-  try {
-    MessageState s = parse_state_record(*text);
-    if (s.recipients.size() != e.recipients.size()) throw std::runtime_error("recipient count differs from the envelope");
-    return s;
-  } catch (const std::exception& x) {
-    warn(warnings, "corrupt state file " + path.string() + " (" + x.what() + "); using the initial state");
-    return initial_state(e);
-  }
-}
-
-void fsync_directory(const fs::path& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd) (void)fsync_retry(fd.get());
-}
-
-// scan() and recover() in one: `repair` deletes what does not belong (recover) instead of only
-// reporting it (scan).
-std::vector<QueuedMessage> read_spool(const fs::path& dir, std::vector<std::string>* warnings, bool repair) {
-  std::vector<QueuedMessage> out;
-  bool msg_changed = false;
-  bool state_changed = false;
-  auto drop = [&](const fs::path& p) {
-    std::error_code ec;
-    fs::remove(p, ec);
-    if (ec) warn(warnings, "cannot remove " + p.string() + ": " + ec.message());
-  };
-
-  int err = 0;
-  if (repair) {
-    // tmp/: messages whose commit never completed, so never acknowledged.
-    if (auto names = list_directory(dir / "tmp", &err)) {
-      for (const auto& n : *names) {
-        warn(warnings, "removing incomplete message " + (dir / "tmp" / n).string());
-        drop(dir / "tmp" / n);
-      }
-    }
-  }
-
-  std::set<std::string> valid;
-  auto msg_names = list_directory(dir / "msg", &err);
-  if (!msg_names) {
-    warn(warnings, errno_text("read directory", dir / "msg", err));
-    return out;
-  }
-  for (const auto& n : *msg_names) {
-    const fs::path path = dir / "msg" / n;
-    const auto id = QueueId::parse(n);
-    std::string why;
-    std::optional<Envelope> e;
-    if (!id || id->str() != n) {
-      why = "not a queue id";
-    } else {
-      e = read_message(dir, n, &why);
-    }
-    if (!e) {
-      warn(warnings, (repair ? "discarding " : "invalid ") + path.string() + ": " + why);
-      if (repair) {
-        drop(path);
-        msg_changed = true;
-      }
-      continue;
-    }
-    valid.insert(n);
-    MessageState s = read_state(dir, *e, warnings);
-    out.push_back(QueuedMessage{std::move(*e), std::move(s)});
-  }
-
-  if (auto names = list_directory(dir / "state", &err)) {
-    for (const auto& n : *names) {
-      const bool leftover = n.size() > kStateTmpSuffix.size() && n.ends_with(kStateTmpSuffix);
-      if (!leftover && valid.contains(n)) continue;
-      // An orphan is what remove() leaves when it crashes between its two unlinks (or the state
-      // of a discarded message); a .tmp is a save() that never completed.
-      if (!leftover) warn(warnings, (repair ? "removing orphan state file " : "orphan state file ") + (dir / "state" / n).string());
-      if (repair) {
-        drop(dir / "state" / n);
-        state_changed = true;
-      }
-    }
-  }
-  // Deletions made durable so that a second crash does not bring the junk back (harmless, but noisy).
-  if (msg_changed) fsync_directory(dir / "msg");
-  if (state_changed) fsync_directory(dir / "state");
-
-  std::sort(out.begin(), out.end(), [](const QueuedMessage& a, const QueuedMessage& b) {
-    return a.envelope.arrival != b.envelope.arrival ? a.envelope.arrival < b.envelope.arrival : a.envelope.id < b.envelope.id;
-  });
-  return out;
-}
+using namespace posix;
+using namespace spool_format;
+using spool_scan::read_message;
+using spool_scan::read_spool;
+using spool_scan::read_state;
 
 // ---- the disk thread ------------------------------------------------------------------------
 
@@ -930,17 +470,6 @@ class WriterImpl final : public Spool::Writer {
   std::uint64_t size_ = 0;
   bool handed_off_ = false;  // something may exist under tmp/
 };
-
-UniqueFd open_directory(const fs::path& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) throw std::system_error(errno, std::generic_category(), "open " + path.string());
-  return fd;
-}
-
-void make_directory(const fs::path& path) {
-  // 0700: message contents and addresses are private to the daemon's user.
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) throw std::system_error(errno, std::generic_category(), "mkdir " + path.string());
-}
 
 }  // namespace
 
