@@ -32,6 +32,10 @@ enum class Failure {
   tlsa_lookup_failed,
   // One host, from the TLS policy (Requirement::defer: mandatory DANE or PKIX cannot be met).
   tls_policy,
+  // The destination is this relay itself (L-01): a host address is one of its own listener
+  // endpoints (relay/delivery/loop_detection.hpp). No connection is made.
+  loops_back,        // the best MX (or the recipient's address literal) is ourselves
+  route_loops_back,  // a configured next hop (policy.destination.*.nexthop) is ourselves
   // One connection (smtp::HostFailure::Kind).
   connect,
   lost_connection,

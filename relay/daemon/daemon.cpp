@@ -34,6 +34,7 @@
 #include "relay/core/exit_codes.hpp"
 #include "relay/core/logging.hpp"
 #include "relay/queue/queue_manager.hpp"
+#include "relay/daemon/own_endpoints.hpp"
 #include "relay/daemon/resolver_setup.hpp"
 #include "relay/delivery/smtp_connector.hpp"
 #include "relay/queue/spool.hpp"
@@ -124,7 +125,16 @@ int run_daemon(config::Config cfg) {
   ConnectionCache cache(io.get_executor(), cfg.delivery.connection_cache_time,
                         static_cast<int>(cfg.delivery.connection_reuse_limit));
   ConcurrencyLimiter limiter(io.get_executor(), cfg.delivery.max_concurrency, cfg.delivery.max_concurrency_per_destination);
-  Connector connector = smtp_connector(io.get_executor(), client_tls, connector_settings(cfg), smtp_sink, &cache);
+  // L-01: delivery never connects to one of these (a route or MX pointing back at us would loop).
+  ConnectorSettings connector_cfg = connector_settings(cfg);
+  {
+    std::string error;
+    const std::vector<InterfaceAddress> interfaces = interface_addresses(&error);
+    if (!error.empty()) log->warn("loop detection: {}; wildcard listeners count as loopback only", error);
+    connector_cfg.own_endpoints = std::make_shared<const OwnEndpoints>(own_endpoints(cfg.listeners, interfaces));
+    log->info("loop detection: own endpoints {}", to_string(*connector_cfg.own_endpoints));
+  }
+  Connector connector = smtp_connector(io.get_executor(), client_tls, connector_cfg, smtp_sink, &cache);
   QueueManager queue(io.get_executor(), cfg, *spool,
                      make_delivery_function(io.get_executor(), cfg, *resolver, limiter, connector, smtp_sink));
   if (!recovered.empty()) log->info("queue: {} message{} recovered from {}", recovered.size(), recovered.size() == 1 ? "" : "s",

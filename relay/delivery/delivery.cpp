@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "relay/delivery/delivery_log.hpp"
+#include "relay/delivery/loop_detection.hpp"
 #include "relay/delivery/outcome.hpp"
 #include "tls/peer_report.hpp"
 
@@ -77,8 +78,9 @@ asio::awaitable<std::vector<RecipientResult>> deliver(Envelope envelope, dns::De
   }
 
   std::size_t addresses_tried = 0;
+  bool looped = false;  // L-01: the connector refused a host that is (or comes after) ourselves
   for (const dns::Host& host : plan.hosts) {
-    if (pending.empty() || addresses_tried >= settings.max_addresses) break;
+    if (looped || pending.empty() || addresses_tried >= settings.max_addresses) break;
     if (!host.usable) {
       // D-07, D-13: no connection to a host whose TLSA (or address) lookup failed.
       last = {outcome_of(host), host.name, host.addresses.empty() ? "" : host.addresses.front().to_string(), plan.port};
@@ -97,6 +99,34 @@ asio::awaitable<std::vector<RecipientResult>> deliver(Envelope envelope, dns::De
       ++addresses_tried;
       HostAttempt attempt{&envelope, &plan, &host, address, plan.port, policy, false, pending};
       SessionResult r = co_await connect(attempt);
+      if (r.loop) {
+        // L-01: this host is ourselves, or no better than a host that is (loop_detection.hpp). No
+        // connection was made, and none is made to the hosts after it (no better preference).
+        looped = true;
+        const bool route = configured_route(plan);
+        const std::string self = tls::format_namaddr(r.loop->host, r.loop->address, r.loop->port);
+        if (route) {
+          log(fmt::format("{}: warning: next hop {} for {} is a listener of this relay: configuration problem", envelope.id.str(),
+                          self, plan.domain));
+        } else if (plan.kind == dns::DestinationKind::mx) {
+          log(fmt::format("{}: {} (MX preference {}) is a listener of this relay: MX hosts of preference {} and above are not tried",
+                          envelope.id.str(), self, r.loop->preference, r.loop->preference));
+        } else {
+          log(fmt::format("{}: {} is a listener of this relay", envelope.id.str(), self));
+        }
+        const Outcome o = outcome_of(route ? Failure::route_loops_back : Failure::loops_back, {}, plan.domain);
+        if (r.loop->best) {
+          // Postfix: "mail for X loops back to myself", relay=none.
+          for (std::size_t i : pending) {
+            results[i].delays.connection_setup = failed_setup;
+            decide_recipient(i, status_of(o.action), o);
+          }
+          pending.clear();
+        } else if (!last.outcome) {
+          last = {o, {}, {}, 0};  // cannot happen (a better host was skipped or tried), but never unexplained
+        }
+        break;
+      }
       if (!r.transaction && r.failure && r.failure->tls_handshake_failed() && policy.plaintext_fallback) {
         // D-12: TLS was only opportunistic (no secure TLSA, insecure destination or level may):
         // a new connection without STARTTLS is allowed, and logged.

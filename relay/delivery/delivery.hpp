@@ -18,6 +18,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -44,11 +45,23 @@ struct HostAttempt {
   std::vector<std::size_t> recipients;
 };
 
+// L-01: the connector refused an attempt because the plan leads back to this relay: `host` has an
+// address that is one of the relay's own listener endpoints, at a preference no better than the
+// attempted host's (relay/delivery/loop_detection.hpp). No connection was made.
+struct LoopBack {
+  std::string host;              // the plan's host that is ourselves
+  std::string address;           // its address that is an own endpoint
+  std::uint16_t port = 25;
+  std::uint16_t preference = 0;
+  bool best = false;             // no host is preferred to it: nothing is left to try
+};
+
 // What one connection did: either a host-level failure (nothing was delivered: try the next
 // address or host), or a transaction whose per-recipient outcomes the SMTP client decided from
 // the replies (smtp::RecipientOutcome: disposition, reply, command, DSN, Postfix text).
 struct SessionResult {
   bool transaction = false;                        // recipients below are decided
+  std::optional<LoopBack> loop;                    // L-01: refused before connecting (no failure then)
   std::optional<smtp::HostFailure> failure;        // when !transaction (or a broken transaction)
   std::vector<smtp::RecipientOutcome> recipients;  // per attempted recipient, in order
   TlsSummary tls;

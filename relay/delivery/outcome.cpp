@@ -31,6 +31,11 @@ constexpr std::array kRules{
     Rule{F::host_not_found,        "host_not_found",        A::next_host, "5.4.4",  "{detail}", false},               // D-23
     Rule{F::tlsa_lookup_failed,    "tlsa_lookup_failed",    A::next_host, "4.7.5",  "{detail}", false},               // D-07, D-13
     Rule{F::tls_policy,            "tls_policy",            A::next_host, "4.7.5",  "{detail}", false},               // D-14, D-20, P-02
+    // The destination is ourselves (L-01, Postfix smtp_addr.c and smtp_connect.c): the best MX
+    // bounces; a configured next hop is a configuration problem and waits for the fix (Postfix's
+    // relayhost rule: 4.3.5, the text kept).
+    Rule{F::loops_back,            "loops_back",            A::bounce,    "5.4.6",  "mail for {name} loops back to myself", false},
+    Rule{F::route_loops_back,      "route_loops_back",      A::defer,     "4.3.5",  "mail for {name} loops back to myself", false},
     // One connection (smtp::HostFailure::Kind). A refusal in words keeps the server's detail, class 4.
     Rule{F::connect,               "connect",               A::next_host, "4.4.1",  "{detail}", false},
     Rule{F::lost_connection,       "lost_connection",       A::next_host, "4.4.2",  "{detail}", false},

@@ -104,7 +104,8 @@ CacheKey cache_key(const HostAttempt& a) {
 
 Connector smtp_connector(asio::any_io_executor executor, asio::ssl::context& tls_context, ConnectorSettings settings,
                          LogSink log, ConnectionCache* cache) {
-  return [executor, &tls_context, settings, log, cache](HostAttempt a) -> asio::awaitable<SessionResult> {
+  std::shared_ptr<const OwnEndpoints> own = settings.own_endpoints;
+  Connector connect = [executor, &tls_context, settings, log, cache](HostAttempt a) -> asio::awaitable<SessionResult> {
     const std::string namaddr = tls::format_namaddr(a.host->name, a.address.to_string(), a.port);
     CacheKey key = cache_key(a);
     std::unique_ptr<smtp::ClientSession> session;
@@ -185,6 +186,7 @@ Connector smtp_connector(asio::any_io_executor executor, asio::ssl::context& tls
     }
     co_return result;
   };
+  return refuse_own_endpoints(std::move(connect), std::move(own));
 }
 
 }  // namespace danerelay::relay

@@ -9,12 +9,14 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/context.hpp>
 
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "config/config.hpp"
 #include "relay/delivery/connection_cache.hpp"
 #include "relay/delivery/delivery.hpp"
+#include "relay/delivery/loop_detection.hpp"
 #include "smtp/client_session.hpp"
 
 namespace danerelay::relay {
@@ -24,10 +26,14 @@ struct ConnectorSettings {
   smtp::Timeouts timeouts;
   std::optional<boost::asio::ip::address> source_v4;
   std::optional<boost::asio::ip::address> source_v6;
+  // L-01: the relay's own listener endpoints (relay/daemon/own_endpoints.hpp); an attempt that
+  // would reach one of them is refused without a connection (refuse_own_endpoints).
+  std::shared_ptr<const OwnEndpoints> own_endpoints;
 };
 
 // From the configuration: [delivery] timeouts and source addresses, server.hostname (or the
-// machine's name) as the EHLO name.
+// machine's name) as the EHLO name. The own endpoints need the machine's interfaces: the daemon
+// sets them.
 [[nodiscard]] ConnectorSettings connector_settings(const config::Config& config);
 
 // The cache key of an attempt (connection_cache.hpp): everything the session's authentication
@@ -37,6 +43,7 @@ struct ConnectorSettings {
 // A Connector bound to an executor, the client TLS context and, optionally, a connection cache
 // (both must outlive it) and a log. With a cache, a session left reusable after its transaction
 // is kept for the next attempt with the same CacheKey; plaintext retries never use the cache.
+// With settings.own_endpoints, attempts that loop back to the relay are refused first (L-01).
 [[nodiscard]] Connector smtp_connector(boost::asio::any_io_executor executor, boost::asio::ssl::context& tls_context,
                                        ConnectorSettings settings, LogSink log, ConnectionCache* cache = nullptr);
 

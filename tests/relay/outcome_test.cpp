@@ -70,6 +70,8 @@ TEST(OutcomePolicy, GoldenRows) {
            Golden{Failure::connect, Action::next_host, "4.4.1"},
            Golden{Failure::smtputf8_not_offered, Action::bounce, "5.6.7"},
            Golden{Failure::expired, Action::bounce, "4.4.7"},
+           Golden{Failure::loops_back, Action::bounce, "5.4.6"},        // L-01: Postfix smtp_addr.c
+           Golden{Failure::route_loops_back, Action::defer, "4.3.5"},   // L-01: Postfix's relayhost rule
        }) {
     const Rule& r = rule_for(g.failure);
     SCOPED_TRACE(std::string(r.name));

@@ -96,8 +96,9 @@ struct Instance {
   std::uint16_t relay_port = 0;        // 127.0.0.1, allow_networks 127.0.0.0/8, STARTTLS offered
   std::uint16_t submission_port = 0;   // 127.0.0.1, nobody allowed without AUTH, STARTTLS before AUTH
 
-  // `extra` is appended to the configuration (e.g. a [queue] or [limits] table).
-  Instance(const Shared& shared, const fs::path& where, const std::string& extra) : dir(where) {
+  // `extra` is appended to the configuration (e.g. a [queue] or [limits] table); "@RELAY_PORT@"
+  // and "@SUBMISSION_PORT@" in it become this instance's ports (a route back to itself, L-01).
+  Instance(const Shared& shared, const fs::path& where, std::string extra) : dir(where) {
     fs::create_directories(dir);
     state = dir / "state";
     fs::create_directories(state);
@@ -112,6 +113,12 @@ struct Instance {
       c << "# test users\nalice:" << crypt_hash("wonderland") << "\n";
     }
     fs::permissions(credentials, fs::perms::owner_read | fs::perms::owner_write);
+    for (const auto& [name, port] : {std::pair{std::string("@RELAY_PORT@"), relay_port},
+                                     std::pair{std::string("@SUBMISSION_PORT@"), submission_port}}) {
+      for (auto at = extra.find(name); at != std::string::npos; at = extra.find(name, at)) {
+        extra.replace(at, name.size(), std::to_string(port));
+      }
+    }
     std::string text = read_file(shared.world.config_file);
     // The world's [server] table, with this instance's state directory and credentials.
     const auto server = text.find("[server]\n");
