@@ -490,7 +490,8 @@ struct ServerSession::Impl {
   std::string received_header(const std::string& queue_id) const {
     std::string h = "Received: from " + *helo + " (unknown [" + received_address + "])\r\n";
     if (tls_active) h += "\t(using " + tls_summary + ")\r\n";
-    if (!auth_user.empty()) h += "\t(Authenticated sender: " + auth_user + ")\r\n";
+    // Postfix smtpd_sasl_authenticated_header: the login name only when the listener asks.
+    if (!auth_user.empty() && settings->listener.auth_header) h += "\t(Authenticated sender: " + auth_user + ")\r\n";
     h += "\tby " + hostname + " (danerelay) with " + protocol(mail->smtputf8) + " id " + queue_id;
     const std::string date = rfc5322_date(std::chrono::system_clock::now());
     if (recipients.size() == 1) {
@@ -569,6 +570,12 @@ struct ServerSession::Impl {
     std::string rejection;
     if (reader.too_big()) rejection = "552 5.3.4 Error: message file too big";
     else if (reader.line_too_long()) rejection = "500 5.5.2 Error: line too long";
+    else if (reader.received_count() + 1 >= settings->limits.max_hops) {
+      // Checklist L-01, a mail loop: Postfix cleanup counts the Received: fields of the message as
+      // queued (ours is the first of them) and rejects at hop_count >= hop_count_limit.
+      log->warn("{}: message rejected: hopcount exceeded", qid);
+      rejection = "554 5.4.6 Too many hops";
+    }
     if (!rejection.empty()) {
       log->info("{}: reject: END-OF-MESSAGE from {}: {};{}", qid, namaddr, rejection, reject_context(false, {}));
       error_reply(rejection);

@@ -199,6 +199,16 @@ class Client {
     return !buf_.empty() || socket_.available(ec) > 0;
   }
 
+  // A slow client: `bytes` one at a time, `interval` apart, until all are sent or the server
+  // has answered (or closed). Bounded by bytes.size() * interval.
+  void trickle(std::string_view bytes, std::chrono::milliseconds interval) {
+    for (char c : bytes) {
+      if (pending_data()) return;
+      send(std::string_view(&c, 1));
+      std::this_thread::sleep_for(interval);
+    }
+  }
+
  private:
   asio::io_context io_;
   tcp::socket socket_;
@@ -556,6 +566,7 @@ TEST_F(ServerTest, RelayAllowedWhenAuthenticated) {
   auto s = settings();
   s.listener.allow_networks.clear();
   s.listener.auth = config::Listener::Auth::optional;
+  s.listener.auth_header = true;  // the login name in Received: only on request
   Client c(start(s));
   tls_hello(c);
   c.send("AUTH PLAIN " + plain_auth("alice", "secret") + "\r\n");
@@ -757,6 +768,82 @@ TEST_F(ServerTest, DataTimeout) {
   EXPECT_EQ(c.reply(), "421 4.4.2 relay.test Error: timeout exceeded");
   EXPECT_TRUE(c.closed());
   EXPECT_TRUE(store_->messages().empty());
+}
+
+// Checklist L-01 (mail loops): Postfix hop_count_limit = 50 counts the Received: fields of the
+// message as queued, ours included, and rejects when the count reaches the limit (cleanup:
+// ++hop_count >= var_hopcount_limit). With the default 50: 48 from the client (49 stored) pass,
+// 49 (50 stored) are rejected after the final dot and nothing is stored.
+TEST_F(ServerTest, L01_TooManyReceivedHeadersAreRejectedAtTheDefaultLimit) {
+  auto received = [](int n) {
+    std::string h;
+    for (int i = 0; i < n; ++i) h += "Received: from hop" + std::to_string(i) + ".example by x.example; Thu, 1 Jan 2026 00:00:00 +0000\r\n";
+    return h;
+  };
+  Client c(start(settings()));
+  hello(c);
+  begin_message(c);
+  c.send(received(49) + "Subject: loop\r\n\r\nbody\r\n.\r\n");
+  EXPECT_EQ(c.reply(), "554 5.4.6 Too many hops");
+  EXPECT_TRUE(store_->messages().empty());
+  EXPECT_NE(logs().find(": reject: END-OF-MESSAGE from unknown[127.0.0.1]: 554 5.4.6 Too many hops;"), std::string::npos)
+      << logs();
+  // The session goes on, and one hop fewer is accepted.
+  begin_message(c);
+  c.send(received(48) + "Subject: loop\r\n\r\nbody\r\n.\r\n");
+  EXPECT_EQ(c.reply().substr(0, 24), "250 2.0.0 Ok: queued as ");
+  ASSERT_EQ(store_->messages().size(), 1u);
+}
+
+// Checklist L-01 with limits.max_hops = 5: 3 Received: from the client (4 stored) pass, 4 do not.
+TEST_F(ServerTest, L01_MaxHopsIsConfigurable) {
+  auto s = settings();
+  s.limits.max_hops = 5;
+  Client c(start(s));
+  hello(c);
+  begin_message(c);
+  c.send("Received: a\r\nReceived: b\r\nreceived: c\r\nRECEIVED : d\r\n\r\nbody\r\n.\r\n");
+  EXPECT_EQ(c.reply(), "554 5.4.6 Too many hops");
+  begin_message(c);
+  c.send("Received: a\r\nReceived: b\r\nreceived: c\r\n\r\nbody\r\n.\r\n");
+  EXPECT_EQ(c.reply().substr(0, 24), "250 2.0.0 Ok: queued as ");
+  const auto msgs = store_->messages();
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].data.rfind("Received: from client.test ", 0), 0u);  // ours first, then theirs
+}
+
+// Checklist L-01: only the header section counts; Received: lines in the body (a forwarded
+// message pasted in) and folded continuation lines do not.
+TEST_F(ServerTest, L01_ReceivedLinesInTheBodyDoNotCount) {
+  std::string body = "Subject: fwd\r\nReceived: from a.example\r\n\tby b.example; Thu, 1 Jan 2026 00:00:00 +0000\r\n\r\n";
+  for (int i = 0; i < 60; ++i) body += "Received: from pasted" + std::to_string(i) + ".example\r\n";
+  Client c(start(settings()));
+  hello(c);
+  begin_message(c);
+  c.send(body + ".\r\n");
+  EXPECT_EQ(c.reply().substr(0, 24), "250 2.0.0 Ok: queued as ");
+  EXPECT_EQ(store_->messages().size(), 1u);
+}
+
+// Issue item 10: the SASL login name is not published in Received: unless the listener asks
+// (Postfix smtpd_sasl_authenticated_header = no).
+TEST_F(ServerTest, AuthenticatedSenderIsLeftOutOfReceivedByDefault) {
+  auto s = settings();
+  s.listener.allow_networks.clear();
+  s.listener.auth = config::Listener::Auth::optional;
+  Client c(start(s));
+  tls_hello(c);
+  c.send("AUTH PLAIN " + plain_auth("alice", "secret") + "\r\n");
+  ASSERT_EQ(c.reply(), "235 2.7.0 Authentication successful");
+  begin_message(c);
+  c.send("Subject: x\r\n\r\nhi\r\n.\r\n");
+  EXPECT_EQ(c.reply().substr(0, 3), "250");
+  const auto msgs = store_->messages();
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].data.find("Authenticated sender"), std::string::npos) << msgs[0].data;
+  EXPECT_EQ(msgs[0].data.find("alice"), std::string::npos) << msgs[0].data;
+  EXPECT_NE(msgs[0].data.find(")\r\n\tby relay.test (danerelay) with ESMTPSA id "), std::string::npos) << msgs[0].data;
+  EXPECT_EQ(msgs[0].envelope.auth_user, "alice");  // the queue still knows (logs, not headers)
 }
 
 TEST_F(ServerTest, ImplicitTlsHandshakesBeforeGreeting) {
