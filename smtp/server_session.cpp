@@ -27,6 +27,7 @@
 
 #include "smtp/command.hpp"
 #include "smtp/data_reader.hpp"
+#include "smtp/deadline.hpp"
 #include "smtp/sasl.hpp"
 #include "tls/server_context.hpp"
 
@@ -77,6 +78,13 @@ std::string printable(std::string_view s, std::size_t limit = 100) {
   for (unsigned char c : s.substr(0, limit)) out.push_back(c >= 32 && c < 127 ? static_cast<char>(c) : '?');
   if (s.size() > limit) out += "...";
   return out;
+}
+
+// `from` + `d`, saturating at the end of time (a configured "1000000w" must not wrap around).
+Clock::time_point deadline_after(Clock::time_point from, config::Duration d) {
+  if (d <= config::Duration::zero()) return from;
+  if (d >= std::chrono::duration_cast<config::Duration>(Clock::time_point::max() - from)) return Clock::time_point::max();
+  return from + d;
 }
 
 int reply_code(std::string_view line) {
@@ -157,10 +165,13 @@ struct ServerSession::Impl {
 
   // ---- I/O -------------------------------------------------------------------------------------
 
-  asio::awaitable<error_code> read_more(config::Duration limit) {
+  // One read, abandoned at `deadline` (an absolute time: the limits bound whole lines and all of
+  // DATA, not single reads, so that a byte now and then cannot hold the session; deadline.hpp).
+  asio::awaitable<error_code> read_more(Clock::time_point deadline) {
     if (!socket.is_open()) co_return asio::error::not_connected;
+    if (Clock::now() >= deadline) co_return asio::error::timed_out;
     std::array<char, read_chunk> buf;
-    asio::steady_timer timer(executor, limit);
+    asio::steady_timer timer(executor, deadline);
     auto wait = timer.async_wait(use_tuple);
     std::variant<std::tuple<error_code, std::size_t>, std::tuple<error_code>> r;
     if (tls) {
@@ -244,8 +255,10 @@ struct ServerSession::Impl {
   }
 
   // One line from the client, CRLF removed. `limit`: the longest line (with CRLF) we buffer.
+  // `timeout` bounds the whole line, counted from now (Postfix smtpd_per_request_deadline).
   asio::awaitable<Line> next_line(config::Duration timeout, std::size_t limit) {
     Line line;
+    const Clock::time_point deadline = deadline_after(Clock::now(), timeout);
     for (std::size_t reads = 0; reads < max_data_reads; ++reads) {
       if (discarding) {  // the rest of an over-long line
         const auto lf = rbuf.find('\n');
@@ -281,7 +294,7 @@ struct ServerSession::Impl {
         line.status = LineStatus::closed;
         co_return line;
       }
-      const error_code ec = co_await read_more(timeout);
+      const error_code ec = co_await read_more(deadline);
       if (ec == asio::error::timed_out) {
         line.status = LineStatus::timeout;
         co_return line;
@@ -530,16 +543,26 @@ struct ServerSession::Impl {
     DataReader reader(settings->limits.max_message_size, settings->limits.max_line_length);
     std::string out;
     DataReader::Status status = DataReader::Status::need_more;
+    // Finding 4: each line within data_timeout of the end of the previous one, and all of DATA
+    // within data_timeout + bytes / min_data_rate (smtp/deadline.hpp).
+    const Clock::time_point data_start = Clock::now();
+    Clock::time_point line_start = data_start;
+    std::uint64_t data_bytes = 0;
     for (std::size_t reads = 0; reads < max_data_reads; ++reads) {
       if (!rbuf.empty()) {
         std::size_t consumed = 0;
         out.clear();
         status = reader.feed(rbuf, out, consumed);
+        data_bytes += consumed;
+        if (std::string_view(rbuf).substr(0, consumed).find('\n') != std::string_view::npos) line_start = Clock::now();
         rbuf.erase(0, consumed);
         if (!out.empty()) sink->write(out);
         if (status != DataReader::Status::need_more) break;
       }
-      const error_code ec = co_await read_more(settings->limits.data_timeout);
+      const auto since_start = std::chrono::duration_cast<config::Duration>(line_start - data_start);
+      const config::Duration allowed = data_line_deadline(settings->limits.data_timeout, since_start, data_bytes,
+                                                          settings->limits.min_data_rate);
+      const error_code ec = co_await read_more(deadline_after(data_start, allowed));
       if (ec == asio::error::timed_out) {
         log->info("timeout after DATA ({} bytes) from {}", reader.size(), namaddr);
         {

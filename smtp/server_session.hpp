@@ -20,6 +20,11 @@
 // (smtp/data_reader.hpp); bytes pipelined after STARTTLS are discarded before the handshake
 // (CVE-2011-0411 class) and all SMTP state is reset after it (RFC 3207 §4.2).
 //
+// Time limits are deadlines, not idle timers (smtp/deadline.hpp): a command line must arrive
+// within limits.command_timeout of when its reading starts; a DATA line within data_timeout of
+// the previous line's end, and all of DATA within data_timeout + bytes / min_data_rate. Expiry:
+// "421 4.4.2 HOST Error: timeout exceeded", close.
+//
 // Reply texts and log lines follow Postfix smtpd (log parsers key on them): "connect from
 // unknown[192.0.2.1]", "QID: client=unknown[192.0.2.1], sasl_method=LOGIN, sasl_username=u",
 // "QID: message-id=<…>", "NOQUEUE: reject: RCPT from unknown[…]: 554 5.7.1 …; from=<a> to=<b>

@@ -284,6 +284,7 @@ max_errors = 3
 max_hops = 30
 command_timeout = 60
 data_timeout = "1h30m"
+min_data_rate = 2000
 
 [tls.server]
 cert_file = "/etc/ssl/relay.pem"
@@ -357,6 +358,7 @@ address = "[::1]:9100"
   EXPECT_EQ(c.limits.max_hops, 30u);
   EXPECT_EQ(c.limits.command_timeout, Duration{60s});
   EXPECT_EQ(c.limits.data_timeout, Duration{90min});
+  EXPECT_EQ(c.limits.min_data_rate, 2000u);
 
   EXPECT_EQ(c.tls.server.cert_file, "/etc/ssl/relay.pem");
   EXPECT_EQ(c.tls.server.key_file, "/etc/ssl/relay.key");
@@ -825,7 +827,7 @@ TEST(ExampleConfig, EveryKeyIsDocumentedInReference) {
   std::set<std::string> keys;
   collect_keys(example, "", keys);
   keys.insert("policy.destination.\"NAME\".match");  // in the example only under a verify level
-  EXPECT_EQ(keys.size(), 69u) << "every member of config.hpp's settings structs, once";
+  EXPECT_EQ(keys.size(), 70u) << "every member of config.hpp's settings structs, once";
   const std::string reference = read_text(kSourceDir / "config" / "REFERENCE.md");
   for (const auto& key : keys) {
     EXPECT_NE(reference.find("| `" + key + "`"), std::string::npos) << key << " is missing from REFERENCE.md";

@@ -770,6 +770,78 @@ TEST_F(ServerTest, DataTimeout) {
   EXPECT_TRUE(store_->messages().empty());
 }
 
+// Finding 4: a timeout per read let a client keep a session forever by sending one byte now and
+// then. command_timeout now bounds the whole line, from the moment the server starts reading it.
+TEST_F(ServerTest, SlowCommandLineHitsTheCommandDeadline) {
+  auto s = settings();
+  s.limits.command_timeout = std::chrono::seconds(1);
+  Client c(start(s));
+  hello(c);
+  const auto t0 = std::chrono::steady_clock::now();
+  c.trickle("NOOP xxxxxxxx\r\n", std::chrono::milliseconds(250));  // 15 bytes over 3.75 s, each read < 1 s apart
+  EXPECT_EQ(c.reply(), "421 4.4.2 relay.test Error: timeout exceeded");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2500));
+  EXPECT_TRUE(c.closed());
+  EXPECT_NE(logs().find("timeout after EHLO from unknown[127.0.0.1]"), std::string::npos) << logs();
+}
+
+// Finding 4, DATA: one header line trickled a byte at a time must finish within data_timeout
+// (Postfix smtpd_per_record_deadline).
+TEST_F(ServerTest, DataLineTrickledByteByByteHitsTheLineDeadline) {
+  auto s = settings();
+  s.limits.data_timeout = std::chrono::seconds(1);
+  Client c(start(s));
+  hello(c);
+  begin_message(c);
+  const auto t0 = std::chrono::steady_clock::now();
+  c.trickle("Subject: very slow\r\n", std::chrono::milliseconds(250));
+  EXPECT_EQ(c.reply(), "421 4.4.2 relay.test Error: timeout exceeded");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2500));
+  EXPECT_TRUE(c.closed());
+  EXPECT_TRUE(store_->messages().empty());
+}
+
+// Finding 4, DATA: whole lines, each well within data_timeout of the last, still cannot hold the
+// session: the DATA deadline is data_timeout + bytes received / min_data_rate (500 B/s default),
+// counted from the 354 (a line every nine minutes against the 10-minute default, scaled down).
+TEST_F(ServerTest, DataLinesTooSlowForTheMinimumRateTimeOut) {
+  auto s = settings();
+  s.limits.data_timeout = std::chrono::seconds(1);
+  Client c(start(s));
+  hello(c);
+  begin_message(c);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 7 && !c.pending_data(); ++i) {  // at most 7 * 600 ms
+    c.send("line " + std::to_string(i) + "\r\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  }
+  EXPECT_EQ(c.reply(), "421 4.4.2 relay.test Error: timeout exceeded");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2500));
+  EXPECT_TRUE(c.closed());
+  EXPECT_TRUE(store_->messages().empty());
+  EXPECT_NE(logs().find("timeout after DATA ("), std::string::npos) << logs();
+}
+
+// The rate credit: bytes already received extend the DATA deadline, so a big message at a decent
+// rate followed by a few slow lines is still accepted.
+TEST_F(ServerTest, DataBytesReceivedEarnTimeAtTheMinimumRate) {
+  auto s = settings();
+  s.limits.data_timeout = std::chrono::seconds(1);
+  Client c(start(s));
+  hello(c);
+  begin_message(c);
+  std::string bulk = "Subject: bulk\r\n\r\n";
+  for (int i = 0; i < 20; ++i) bulk += std::string(98, 'b') + "\r\n";  // 2000 bytes: +4 s at 500 B/s
+  c.send(bulk);
+  for (int i = 0; i < 3; ++i) {  // 1.8 s of slow lines, each within the per-line second
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    c.send("slow " + std::to_string(i) + "\r\n");
+  }
+  c.send(".\r\n");
+  EXPECT_EQ(c.reply().substr(0, 24), "250 2.0.0 Ok: queued as ");
+  EXPECT_EQ(store_->messages().size(), 1u);
+}
+
 // Checklist L-01 (mail loops): Postfix hop_count_limit = 50 counts the Received: fields of the
 // message as queued, ours included, and rejects when the count reaches the limit (cleanup:
 // ++hop_count >= var_hopcount_limit). With the default 50: 48 from the client (49 stored) pass,
