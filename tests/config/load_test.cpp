@@ -280,6 +280,7 @@ max_line_length = 2000
 max_command_length = 1024
 max_connections = 20
 max_connections_per_client = 2
+client_ipv6_prefix = 56
 max_errors = 3
 max_hops = 30
 command_timeout = 60
@@ -354,6 +355,7 @@ address = "[::1]:9100"
   EXPECT_EQ(c.limits.max_command_length, 1024u);
   EXPECT_EQ(c.limits.max_connections, 20u);
   EXPECT_EQ(c.limits.max_connections_per_client, 2u);
+  EXPECT_EQ(c.limits.client_ipv6_prefix, 56u);
   EXPECT_EQ(c.limits.max_errors, 3u);
   EXPECT_EQ(c.limits.max_hops, 30u);
   EXPECT_EQ(c.limits.command_timeout, Duration{60s});
@@ -827,7 +829,7 @@ TEST(ExampleConfig, EveryKeyIsDocumentedInReference) {
   std::set<std::string> keys;
   collect_keys(example, "", keys);
   keys.insert("policy.destination.\"NAME\".match");  // in the example only under a verify level
-  EXPECT_EQ(keys.size(), 70u) << "every member of config.hpp's settings structs, once";
+  EXPECT_EQ(keys.size(), 71u) << "every member of config.hpp's settings structs, once";
   const std::string reference = read_text(kSourceDir / "config" / "REFERENCE.md");
   for (const auto& key : keys) {
     EXPECT_NE(reference.find("| `" + key + "`"), std::string::npos) << key << " is missing from REFERENCE.md";

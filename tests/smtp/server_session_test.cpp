@@ -918,6 +918,50 @@ TEST_F(ServerTest, AuthenticatedSenderIsLeftOutOfReceivedByDefault) {
   EXPECT_EQ(msgs[0].envelope.auth_user, "alice");  // the queue still knows (logs, not headers)
 }
 
+// Finding 4: IPv6 clients are counted per /64 (limits.client_ipv6_prefix): one host owns a whole
+// /64 and can pick a fresh address per connection. IPv4 and IPv4-mapped IPv6 count per address.
+TEST(ConnectionTrackerTest, CountsIpv6ClientsPerPrefixAndV4MappedAsV4) {
+  auto t = std::make_shared<ConnectionTracker>(100, 1);
+  ConnectionTracker::Slot a, b, c, d, e, f;
+  EXPECT_EQ(t->admit("2001:db8:1:2::1", a), ConnectionTracker::Admission::admitted);
+  EXPECT_EQ(t->admit("2001:db8:1:2:ffff:ffff:ffff:ffff", b), ConnectionTracker::Admission::too_many_from_client);
+  EXPECT_EQ(t->admit("2001:db8:1:3::1", c), ConnectionTracker::Admission::admitted);
+  EXPECT_EQ(t->from("2001:db8:1:2::77"), 1u);
+  EXPECT_EQ(t->admit("192.0.2.1", d), ConnectionTracker::Admission::admitted);
+  EXPECT_EQ(t->admit("::ffff:192.0.2.1", e), ConnectionTracker::Admission::too_many_from_client);
+  EXPECT_EQ(t->admit("192.0.2.2", f), ConnectionTracker::Admission::admitted);
+  EXPECT_EQ(t->total(), 4u);
+  a = ConnectionTracker::Slot();
+  EXPECT_EQ(t->admit("2001:db8:1:2::2", b), ConnectionTracker::Admission::admitted);
+}
+
+// limits.client_ipv6_prefix reaches the tracker the Server makes for itself; a shared tracker
+// brings its own prefix.
+TEST(ConnectionTrackerTest, PrefixLengthIsConfigurable) {
+  auto t = std::make_shared<ConnectionTracker>(100, 1, 48);
+  ConnectionTracker::Slot a, b, c;
+  EXPECT_EQ(t->admit("2001:db8:1:2::1", a), ConnectionTracker::Admission::admitted);
+  EXPECT_EQ(t->admit("2001:db8:1:ffff::1", b), ConnectionTracker::Admission::too_many_from_client);
+  EXPECT_EQ(t->admit("2001:db8:2::1", c), ConnectionTracker::Admission::admitted);
+  auto per_address = std::make_shared<ConnectionTracker>(100, 1, 128);
+  ConnectionTracker::Slot d, e;
+  EXPECT_EQ(per_address->admit("2001:db8::1", d), ConnectionTracker::Admission::admitted);
+  EXPECT_EQ(per_address->admit("2001:db8::2", e), ConnectionTracker::Admission::admitted);
+}
+
+// Admitting into a slot that still holds a connection releases that one first (this used to
+// take the tracker's lock twice and hang).
+TEST(ConnectionTrackerTest, ReusingAHeldSlotReleasesItFirst) {
+  auto t = std::make_shared<ConnectionTracker>(100, 1);
+  ConnectionTracker::Slot a;
+  EXPECT_EQ(t->admit("192.0.2.1", a), ConnectionTracker::Admission::admitted);
+  EXPECT_EQ(t->admit("192.0.2.1", a), ConnectionTracker::Admission::admitted);
+  EXPECT_EQ(t->total(), 1u);
+  EXPECT_EQ(t->admit("192.0.2.2", a), ConnectionTracker::Admission::admitted);
+  EXPECT_EQ(t->from("192.0.2.1"), 0u);
+  EXPECT_EQ(t->from("192.0.2.2"), 1u);
+}
+
 TEST_F(ServerTest, ImplicitTlsHandshakesBeforeGreeting) {
   auto s = settings();
   s.listener.tls = config::Listener::Tls::implicit;
