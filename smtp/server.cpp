@@ -124,6 +124,9 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
     if (s.hostname.empty()) s.hostname = local_hostname();
     if (!s.log) s.log = spdlog::default_logger();
     if (!s.auth_pool) s.auth_pool = std::make_shared<AuthPool>(2);
+    if (!s.auth_failures) {
+      s.auth_failures = std::make_shared<AuthFailureLimiter>(s.limits.max_auth_failures_per_client, s.limits.client_ipv6_prefix);
+    }
     if (!s.tracker) {
       s.tracker = std::make_shared<ConnectionTracker>(s.limits.max_connections, s.limits.max_connections_per_client,
                                                       s.limits.client_ipv6_prefix);

@@ -664,12 +664,25 @@ struct ServerSession::Impl {
     co_return Outcome{true, ok};
   }
 
+  // Over limits.max_auth_failures_per_client: log (Postfix anvil style), 421, close.
+  asio::awaitable<void> too_many_auth_failures() {
+    log->warn("too many AUTH failures ({}) from {} for service {}", settings->auth_failures->failures(client_address),
+              namaddr, settings->listener.name);
+    const std::string last_words = "421 4.7.0 " + hostname + " Error: too many AUTH failures";
+    co_await goodbye(last_words);
+  }
+
   // AUTH (RFC 4954). False: the session is over.
   asio::awaitable<Outcome> on_auth() {
     const CommandLine& cmd = current;
     bool ok = false;
     const auto& l = settings->listener;
     if (l.auth == config::Listener::Auth::none) { error_reply("503 5.5.1 Error: authentication not enabled"); co_return Outcome{true, ok}; }
+    // Finding 4: a client over its AUTH failure limit gets no further guesses, on any listener.
+    if (settings->auth_failures->blocked(client_address)) {
+      co_await too_many_auth_failures();
+      co_return Outcome{false, ok};
+    }
     if (!helo || !esmtp) { error_reply("503 5.5.1 Error: send HELO/EHLO first"); co_return Outcome{true, ok}; }
     if (!auth_user.empty()) { error_reply("503 5.5.1 Error: already authenticated"); co_return Outcome{true, ok}; }
     if (mail) { error_reply("503 5.5.1 Error: MAIL transaction in progress"); co_return Outcome{true, ok}; }
@@ -706,11 +719,19 @@ struct ServerSession::Impl {
     if (step.kind == SaslExchange::Step::Kind::failed) {
       if (reply_code(step.reply) == 535) {
         log->warn("{}: SASL {} authentication failed: authentication failure", namaddr, method);
+        if (settings->auth_failures->record_failure(client_address)) {
+          co_await too_many_auth_failures();
+          co_return Outcome{false, ok};
+        }
       }
       error_reply(step.reply);
       co_return Outcome{true, ok};
     }
     if (step.kind != SaslExchange::Step::Kind::credentials) {
+      if (settings->auth_failures->record_failure(client_address)) {
+        co_await too_many_auth_failures();
+        co_return Outcome{false, ok};
+      }
       error_reply("535 5.7.8 Error: authentication failed");
       co_return Outcome{true, ok};
     }
@@ -727,6 +748,10 @@ struct ServerSession::Impl {
     sasl.forget_password();
     if (!verified) {
       log->warn("{}: SASL {} authentication failed: authentication failure", namaddr, method);
+      if (settings->auth_failures->record_failure(client_address)) {
+        co_await too_many_auth_failures();
+        co_return Outcome{false, ok};
+      }
       error_reply("535 5.7.8 Error: authentication failed");
       co_return Outcome{true, ok};
     }

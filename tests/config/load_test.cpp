@@ -283,6 +283,7 @@ max_connections_per_client = 2
 client_ipv6_prefix = 56
 max_errors = 3
 max_hops = 30
+max_auth_failures_per_client = 4
 command_timeout = 60
 data_timeout = "1h30m"
 min_data_rate = 2000
@@ -358,6 +359,7 @@ address = "[::1]:9100"
   EXPECT_EQ(c.limits.client_ipv6_prefix, 56u);
   EXPECT_EQ(c.limits.max_errors, 3u);
   EXPECT_EQ(c.limits.max_hops, 30u);
+  EXPECT_EQ(c.limits.max_auth_failures_per_client, 4u);
   EXPECT_EQ(c.limits.command_timeout, Duration{60s});
   EXPECT_EQ(c.limits.data_timeout, Duration{90min});
   EXPECT_EQ(c.limits.min_data_rate, 2000u);
@@ -829,7 +831,7 @@ TEST(ExampleConfig, EveryKeyIsDocumentedInReference) {
   std::set<std::string> keys;
   collect_keys(example, "", keys);
   keys.insert("policy.destination.\"NAME\".match");  // in the example only under a verify level
-  EXPECT_EQ(keys.size(), 71u) << "every member of config.hpp's settings structs, once";
+  EXPECT_EQ(keys.size(), 72u) << "every member of config.hpp's settings structs, once";
   const std::string reference = read_text(kSourceDir / "config" / "REFERENCE.md");
   for (const auto& key : keys) {
     EXPECT_NE(reference.find("| `" + key + "`"), std::string::npos) << key << " is missing from REFERENCE.md";

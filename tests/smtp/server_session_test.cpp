@@ -28,6 +28,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -960,6 +961,72 @@ TEST(ConnectionTrackerTest, ReusingAHeldSlotReleasesItFirst) {
   EXPECT_EQ(t->admit("192.0.2.2", a), ConnectionTracker::Admission::admitted);
   EXPECT_EQ(t->from("192.0.2.1"), 0u);
   EXPECT_EQ(t->from("192.0.2.2"), 1u);
+}
+
+// Finding 4: password guessing. At most limits.max_auth_failures_per_client failed AUTH per
+// client in five minutes, counted process-wide (one limiter shared by every listener): the
+// failure that reaches the limit gets 421 and the connection closes; a new AUTH from that client
+// is refused the same way, on any listener, until the window has moved on. The clock is fake.
+TEST_F(ServerTest, AuthFailuresPerClientAreLimitedAcrossListeners) {
+  auto now_ms = std::make_shared<std::atomic<std::int64_t>>(1'000'000);
+  auto s = settings();
+  s.listener.auth = config::Listener::Auth::optional;
+  s.limits.max_auth_failures_per_client = 3;
+  s.auth_failures = std::make_shared<AuthFailureLimiter>(3, 64, [now_ms] {
+    return AuthFailureLimiter::Clock::time_point(std::chrono::milliseconds(now_ms->load()));
+  });
+  auto s2 = s;
+  s2.listener.name = "second";
+  const auto ep1 = start(s);
+  const auto ep2 = start(s2);
+  {
+    Client c(ep1);
+    tls_hello(c);
+    for (int i = 0; i < 2; ++i) {
+      c.send("AUTH PLAIN " + plain_auth("alice", "guess" + std::to_string(i)) + "\r\n");
+      EXPECT_EQ(c.reply(), "535 5.7.8 Error: authentication failed");
+    }
+    c.send("AUTH PLAIN " + plain_auth("alice", "guess2") + "\r\n");
+    EXPECT_EQ(c.reply(), "421 4.7.0 relay.test Error: too many AUTH failures");
+    EXPECT_TRUE(c.closed());
+  }
+  {
+    Client c(ep2);  // another listener, same client: still refused, even with the right password
+    tls_hello(c);
+    c.send("AUTH PLAIN " + plain_auth("alice", "secret") + "\r\n");
+    EXPECT_EQ(c.reply(), "421 4.7.0 relay.test Error: too many AUTH failures");
+    EXPECT_TRUE(c.closed());
+  }
+  EXPECT_NE(logs().find("too many AUTH failures (3) from unknown[127.0.0.1] for service test"), std::string::npos)
+      << logs();
+  now_ms->fetch_add(5 * 60 * 1000);  // the window moves on
+  {
+    Client c(ep1);
+    tls_hello(c);
+    c.send("AUTH PLAIN " + plain_auth("alice", "secret") + "\r\n");
+    EXPECT_EQ(c.reply(), "235 2.7.0 Authentication successful");
+  }
+}
+
+// Aborted exchanges ("*") and malformed responses test no password: they do not count.
+TEST_F(ServerTest, OnlyFailedCredentialsCountAsAuthFailures) {
+  auto s = settings();
+  s.listener.auth = config::Listener::Auth::optional;
+  s.limits.max_auth_failures_per_client = 2;
+  s.limits.max_errors = 100;
+  Client c(start(s));
+  tls_hello(c);
+  for (int i = 0; i < 5; ++i) {
+    c.send("AUTH LOGIN\r\n");
+    EXPECT_EQ(c.reply(), "334 VXNlcm5hbWU6");
+    c.send("*\r\n");
+    EXPECT_EQ(c.reply(), "501 5.7.0 Authentication aborted");
+  }
+  c.send("AUTH PLAIN " + plain_auth("alice", "wrong") + "\r\n");
+  EXPECT_EQ(c.reply(), "535 5.7.8 Error: authentication failed");
+  c.send("AUTH PLAIN " + plain_auth("alice", "wrong") + "\r\n");
+  EXPECT_EQ(c.reply(), "421 4.7.0 relay.test Error: too many AUTH failures");
+  EXPECT_TRUE(c.closed());
 }
 
 TEST_F(ServerTest, ImplicitTlsHandshakesBeforeGreeting) {
