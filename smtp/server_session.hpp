@@ -96,7 +96,7 @@ struct ServerSettings {
 class ServerSession : public std::enable_shared_from_this<ServerSession> {
  public:
   // `socket` is connected; its executor (a strand) runs the session. `store` must outlive it.
-  // `settings` must have log, auth_pool and hostname filled in (the Server does that).
+  // `settings` must have log, auth_pool, auth_failures and hostname filled in (the Server does that).
   ServerSession(boost::asio::ip::tcp::socket socket, std::shared_ptr<const ServerSettings> settings, MessageStore& store);
   ~ServerSession();
   ServerSession(const ServerSession&) = delete;

@@ -834,8 +834,8 @@ TEST_F(ServerTest, DataBytesReceivedEarnTimeAtTheMinimumRate) {
   std::string bulk = "Subject: bulk\r\n\r\n";
   for (int i = 0; i < 20; ++i) bulk += std::string(98, 'b') + "\r\n";  // 2000 bytes: +4 s at 500 B/s
   c.send(bulk);
-  for (int i = 0; i < 3; ++i) {  // 1.8 s of slow lines, each within the per-line second
-    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  for (int i = 0; i < 3; ++i) {  // 1.5 s of slow lines, more than data_timeout, each within the per-line second
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
     c.send("slow " + std::to_string(i) + "\r\n");
   }
   c.send(".\r\n");
