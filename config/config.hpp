@@ -98,6 +98,9 @@ struct Listener {
   Auth auth = Auth::none;
   std::vector<std::string> auth_mechanisms{"PLAIN", "LOGIN"};
   std::vector<Cidr> allow_networks;               // clients that may relay without AUTH
+  // "(Authenticated sender: LOGIN)" in Received: (Postfix smtpd_sasl_authenticated_header):
+  // off, the SASL login name stays out of headers the recipients see.
+  bool auth_header = false;
   SourceLocation where;
   friend bool operator==(const Listener&, const Listener&) = default;
 };
@@ -110,8 +113,16 @@ struct Limits {
   std::uint32_t max_connections = 500;
   std::uint32_t max_connections_per_client = 50;
   std::uint32_t max_errors = 10;                         // bad commands before disconnect
-  Duration command_timeout = std::chrono::minutes(5);
-  Duration data_timeout = std::chrono::minutes(10);
+  // Mail loops (checklist L-01, Postfix hop_count_limit): a message whose Received: fields,
+  // danerelay's own included, number max_hops or more is rejected (554 5.4.6).
+  std::uint32_t max_hops = 50;
+  Duration command_timeout = std::chrono::minutes(5);    // a whole command line, from when its reading starts
+  Duration data_timeout = std::chrono::minutes(10);      // each DATA line; and DATA as a whole, plus bytes / min_data_rate
+  std::uint32_t min_data_rate = 500;                     // bytes/s (Postfix 3.7 smtpd_min_data_rate)
+  // IPv6 clients are counted per network of this prefix length (connection and AUTH limits);
+  // IPv4 clients per address.
+  std::uint32_t client_ipv6_prefix = 64;
+  std::uint32_t max_auth_failures_per_client = 10;       // failed AUTH per client per 5 minutes
   friend bool operator==(const Limits&, const Limits&) = default;
 };
 

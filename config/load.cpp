@@ -524,8 +524,15 @@ class ConfigReader {
     s.read("max_connections", [&](const Field& f) { assign(l.max_connections, ld_.u32(f, 1)); });
     s.read("max_connections_per_client", [&](const Field& f) { assign(l.max_connections_per_client, ld_.u32(f, 1)); });
     s.read("max_errors", [&](const Field& f) { assign(l.max_errors, ld_.u32(f, 1)); });
+    // 1 would reject every message: danerelay's own Received: field counts (as in Postfix).
+    s.read("max_hops", [&](const Field& f) { assign(l.max_hops, ld_.u32(f, 2, "danerelay's own Received: counts")); });
     s.read("command_timeout", [&](const Field& f) { assign(l.command_timeout, ld_.duration(f, Duration{1})); });
     s.read("data_timeout", [&](const Field& f) { assign(l.data_timeout, ld_.duration(f, Duration{1})); });
+    s.read("min_data_rate", [&](const Field& f) { assign(l.min_data_rate, ld_.u32(f, 1)); });
+    s.read("client_ipv6_prefix", [&](const Field& f) {
+      if (auto v = ld_.integer(f, 1, 128)) l.client_ipv6_prefix = static_cast<std::uint32_t>(*v);
+    });
+    s.read("max_auth_failures_per_client", [&](const Field& f) { assign(l.max_auth_failures_per_client, ld_.u32(f, 1)); });
     if (ld_.error_count() == before_errors && l.max_connections_per_client > l.max_connections) {
       report_exceeds(s, "max_connections_per_client", "max_connections", l.max_connections_per_client,
                      l.max_connections);
@@ -957,6 +964,7 @@ class ConfigReader {
       s.read("auth", [&](const Field& v) { assign(l.auth, ld_.choice(v, "auth mode", kListenerAuth)); });
       s.read("auth_mechanisms", [&](const Field& v) { assign(l.auth_mechanisms, unique_choices(v, "SASL mechanism", kSaslMechanisms)); });
       s.read("allow_networks", [&](const Field& v) { assign(l.allow_networks, networks(v)); });
+      s.read("auth_header", [&](const Field& v) { assign(l.auth_header, ld_.boolean(v)); });
       s.finish();
       if (ld_.error_count() != before_errors) continue;
 

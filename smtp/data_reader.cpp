@@ -19,6 +19,26 @@ bool is_message_id_header(std::string_view line) {
   return true;
 }
 
+// The field name of a header line ("Received" for "Received: from …"), or empty when the line is
+// not a header field: RFC 5322 §3.6.8 ftext (printable ASCII except ':'), then optional white
+// space (obs-optional, §4.5.8), then ':'.
+std::string_view field_name(std::string_view line) {
+  std::size_t i = 0;
+  while (i < line.size() && line[i] >= 33 && line[i] <= 126 && line[i] != ':') ++i;
+  std::size_t colon = i;
+  while (colon < line.size() && (line[colon] == ' ' || line[colon] == '\t')) ++colon;
+  if (i == 0 || colon == line.size() || line[colon] != ':') return {};
+  return line.substr(0, i);
+}
+
+bool equals_ignoring_case(std::string_view a, std::string_view lower) {
+  if (a.size() != lower.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != lower[i]) return false;
+  }
+  return true;
+}
+
 std::string trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -38,22 +58,28 @@ void DataReader::header_byte(char c) {
   if (in_headers_ && header_line_.size() < max_header_line) header_line_.push_back(c);
 }
 
-// A complete header line (without CRLF): start, continue or end a Message-ID field; an empty
-// line ends the header section (RFC 5322 §2.1).
+// A complete header line (without CRLF): start, continue or end a Message-ID field, count a
+// Received: field; an empty line (RFC 5322 §2.1) or a line that is no header field ends the
+// header section.
 void DataReader::header_line_end() {
   if (!in_headers_) return;
   const std::string_view line = header_line_;
-  const bool continuation = !line.empty() && (line.front() == ' ' || line.front() == '\t');
-  if (in_message_id_ && continuation) {
-    if (message_id_.size() + line.size() <= max_header_line) message_id_ += trim(line);
+  const bool continuation = seen_field_ && !line.empty() && (line.front() == ' ' || line.front() == '\t');
+  if (continuation) {
+    if (in_message_id_ && message_id_.size() + line.size() <= max_header_line) message_id_ += trim(line);
   } else {
     if (in_message_id_) have_message_id_ = true;
     in_message_id_ = false;
-    if (line.empty()) {
-      in_headers_ = false;
-    } else if (!have_message_id_ && is_message_id_header(line)) {
-      in_message_id_ = true;
-      message_id_ = trim(line.substr(11));
+    const std::string_view name = field_name(line);
+    if (name.empty()) {
+      in_headers_ = false;  // the empty line, or the body began without one
+    } else {
+      seen_field_ = true;
+      if (equals_ignoring_case(name, "received")) ++received_count_;
+      if (!have_message_id_ && is_message_id_header(line)) {
+        in_message_id_ = true;
+        message_id_ = trim(line.substr(11));
+      }
     }
   }
   header_line_.clear();

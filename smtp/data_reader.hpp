@@ -26,6 +26,12 @@
 //
 // message_id(): the value of the first Message-ID header (unfolded, trimmed, at most 998
 // octets), for the Postfix "QID: message-id=<…>" log line; empty when there is none.
+//
+// received_count(): how many Received: fields the header section holds (checklist L-01, mail
+// loops; the session compares it with limits.max_hops). Only the header section counts: it ends
+// at the first empty line, or, as in Postfix, at the first line that is neither a header field
+// ("name:", RFC 5322 §2.2, obsolete white space before the colon allowed) nor the continuation
+// of one. Received: lines in the body (a forwarded message pasted in) do not count.
 #pragma once
 
 #include <cstddef>
@@ -51,6 +57,7 @@ class DataReader {
   [[nodiscard]] bool line_too_long() const noexcept { return line_too_long_; }
   [[nodiscard]] std::uint64_t size() const noexcept { return size_; }  // unstuffed octets seen
   [[nodiscard]] const std::string& message_id() const noexcept { return message_id_; }
+  [[nodiscard]] std::uint64_t received_count() const noexcept { return received_count_; }
 
  private:
   void emit(std::string_view bytes, std::string& out);
@@ -68,8 +75,10 @@ class DataReader {
   bool line_too_long_ = false;
   std::uint64_t size_ = 0;
 
-  // Header scan for Message-ID (RFC 5322 §3.6.4), bounded.
+  // Header scan for Message-ID (RFC 5322 §3.6.4) and Received: (§3.6.7), bounded.
   bool in_headers_ = true;
+  bool seen_field_ = false;    // a continuation line needs a field to continue
+  std::uint64_t received_count_ = 0;
   bool in_message_id_ = false;
   bool have_message_id_ = false;
   std::string header_line_;

@@ -20,6 +20,8 @@
 #include <system_error>
 #include <vector>
 
+#include "smtp/client_limits.hpp"
+
 // g++ 12 false positive on Asio coroutine frames (see smtp/client_session.cpp).
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
@@ -67,37 +69,38 @@ ConnectionTracker::Slot& ConnectionTracker::Slot::operator=(Slot&& other) noexce
   if (this != &other) {
     release();
     tracker_ = std::move(other.tracker_);
-    address_ = std::move(other.address_);
+    key_ = std::move(other.key_);
   }
   return *this;
 }
 
 void ConnectionTracker::Slot::release() noexcept {
-  if (tracker_) tracker_->release(address_);
+  if (tracker_) tracker_->release(key_);
   tracker_.reset();
 }
 
 // A limit of 0 means "no limit".
 ConnectionTracker::Admission ConnectionTracker::admit(const std::string& client_address, Slot& slot) {
+  slot.release();  // before taking the lock: releasing takes it too
+  const std::string key = client_key(client_address, ipv6_prefix_);
   std::lock_guard lock(mutex_);
   if (max_total_ != 0 && total_ >= max_total_) return Admission::too_many;
-  auto& n = per_client_[client_address];
+  auto& n = per_client_[key];
   if (max_per_client_ != 0 && n >= max_per_client_) {
-    if (n == 0) per_client_.erase(client_address);
+    if (n == 0) per_client_.erase(key);
     return Admission::too_many_from_client;
   }
   ++n;
   ++total_;
-  slot.release();
   slot.tracker_ = shared_from_this();
-  slot.address_ = client_address;
+  slot.key_ = key;
   return Admission::admitted;
 }
 
-void ConnectionTracker::release(const std::string& address) noexcept {
+void ConnectionTracker::release(const std::string& key) noexcept {
   std::lock_guard lock(mutex_);
   if (total_ > 0) --total_;
-  const auto it = per_client_.find(address);
+  const auto it = per_client_.find(key);
   if (it != per_client_.end() && --it->second == 0) per_client_.erase(it);
 }
 
@@ -107,8 +110,9 @@ std::size_t ConnectionTracker::total() const {
 }
 
 std::size_t ConnectionTracker::from(const std::string& client_address) const {
+  const std::string key = client_key(client_address, ipv6_prefix_);
   std::lock_guard lock(mutex_);
-  const auto it = per_client_.find(client_address);
+  const auto it = per_client_.find(key);
   return it == per_client_.end() ? 0 : it->second;
 }
 
@@ -120,8 +124,12 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
     if (s.hostname.empty()) s.hostname = local_hostname();
     if (!s.log) s.log = spdlog::default_logger();
     if (!s.auth_pool) s.auth_pool = std::make_shared<AuthPool>(2);
+    if (!s.auth_failures) {
+      s.auth_failures = std::make_shared<AuthFailureLimiter>(s.limits.max_auth_failures_per_client, s.limits.client_ipv6_prefix);
+    }
     if (!s.tracker) {
-      s.tracker = std::make_shared<ConnectionTracker>(s.limits.max_connections, s.limits.max_connections_per_client);
+      s.tracker = std::make_shared<ConnectionTracker>(s.limits.max_connections, s.limits.max_connections_per_client,
+                                                      s.limits.client_ipv6_prefix);
     }
     settings = std::make_shared<const ServerSettings>(std::move(s));
   }

@@ -8,7 +8,8 @@
 //
 // Admission (Postfix anvil wording): over limits.max_connections in total →
 // "421 4.7.0 HOST Error: too many connections"; over limits.max_connections_per_client from one
-// address → "421 4.7.0 HOST Error: too many connections from ADDR"; then close.
+// client → "421 4.7.0 HOST Error: too many connections from ADDR"; then close. One client is one
+// IPv4 address or one IPv6 network of limits.client_ipv6_prefix bits (smtp/client_limits.hpp).
 //
 // Errors: start() throws std::system_error naming the address ("cannot listen on [::]:25:
 // Address already in use"). Accept errors are logged and retried (bounded back-off on EMFILE).
@@ -32,11 +33,12 @@
 
 namespace danerelay::smtp {
 
-// Counts open connections, in total and per client address; thread-safe. Shared by listeners.
+// Counts open connections, in total and per client (client_key(): an IPv4 address, IPv4-mapped
+// IPv6 as IPv4, an IPv6 network of `ipv6_prefix` bits); thread-safe. Shared by listeners.
 class ConnectionTracker : public std::enable_shared_from_this<ConnectionTracker> {
  public:
-  ConnectionTracker(std::uint32_t max_connections, std::uint32_t max_per_client)
-      : max_total_(max_connections), max_per_client_(max_per_client) {}
+  ConnectionTracker(std::uint32_t max_connections, std::uint32_t max_per_client, std::uint32_t ipv6_prefix = 64)
+      : max_total_(max_connections), max_per_client_(max_per_client), ipv6_prefix_(ipv6_prefix) {}
 
   enum class Admission { admitted, too_many, too_many_from_client };
 
@@ -44,7 +46,7 @@ class ConnectionTracker : public std::enable_shared_from_this<ConnectionTracker>
   class Slot {
    public:
     Slot() = default;
-    Slot(Slot&& other) noexcept : tracker_(std::move(other.tracker_)), address_(std::move(other.address_)) {}
+    Slot(Slot&& other) noexcept : tracker_(std::move(other.tracker_)), key_(std::move(other.key_)) {}
     Slot& operator=(Slot&& other) noexcept;
     Slot(const Slot&) = delete;
     Slot& operator=(const Slot&) = delete;
@@ -55,23 +57,26 @@ class ConnectionTracker : public std::enable_shared_from_this<ConnectionTracker>
     friend class ConnectionTracker;
     void release() noexcept;
     std::shared_ptr<ConnectionTracker> tracker_;
-    std::string address_;
+    std::string key_;  // client_key()
   };
 
-  // Must be owned by a shared_ptr. On `admitted`, `slot` holds the connection.
+  // Must be owned by a shared_ptr. `slot` first gives up what it held; on `admitted` it holds
+  // the new connection. `client_address` is the address as text ("2001:db8::1").
   [[nodiscard]] Admission admit(const std::string& client_address, Slot& slot);
 
   [[nodiscard]] std::size_t total() const;
+  // Open connections of the client `client_address` belongs to (its whole IPv6 network).
   [[nodiscard]] std::size_t from(const std::string& client_address) const;
 
  private:
-  void release(const std::string& address) noexcept;
+  void release(const std::string& key) noexcept;
 
   std::uint32_t max_total_;
   std::uint32_t max_per_client_;
+  std::uint32_t ipv6_prefix_;
   mutable std::mutex mutex_;
   std::size_t total_ = 0;
-  std::map<std::string, std::uint32_t> per_client_;
+  std::map<std::string, std::uint32_t> per_client_;  // by client_key()
 };
 
 class Server {

@@ -27,6 +27,7 @@
 
 #include "smtp/command.hpp"
 #include "smtp/data_reader.hpp"
+#include "smtp/deadline.hpp"
 #include "smtp/sasl.hpp"
 #include "smtp/syntax.hpp"
 #include "tls/server_context.hpp"
@@ -67,6 +68,13 @@ std::string printable(std::string_view s, std::size_t limit = 100) {
   for (unsigned char c : s.substr(0, limit)) out.push_back(c >= 32 && c < 127 ? static_cast<char>(c) : '?');
   if (s.size() > limit) out += "...";
   return out;
+}
+
+// `from` + `d`, saturating at the end of time (a configured "1000000w" must not wrap around).
+Clock::time_point deadline_after(Clock::time_point from, config::Duration d) {
+  if (d <= config::Duration::zero()) return from;
+  if (d >= std::chrono::duration_cast<config::Duration>(Clock::time_point::max() - from)) return Clock::time_point::max();
+  return from + d;
 }
 
 int reply_code(std::string_view line) {
@@ -147,10 +155,13 @@ struct ServerSession::Impl {
 
   // ---- I/O -------------------------------------------------------------------------------------
 
-  asio::awaitable<error_code> read_more(config::Duration limit) {
+  // One read, abandoned at `deadline` (an absolute time: the limits bound whole lines and all of
+  // DATA, not single reads, so that a byte now and then cannot hold the session; deadline.hpp).
+  asio::awaitable<error_code> read_more(Clock::time_point deadline) {
     if (!socket.is_open()) co_return asio::error::not_connected;
+    if (Clock::now() >= deadline) co_return asio::error::timed_out;
     std::array<char, read_chunk> buf;
-    asio::steady_timer timer(executor, limit);
+    asio::steady_timer timer(executor, deadline);
     auto wait = timer.async_wait(use_tuple);
     std::variant<std::tuple<error_code, std::size_t>, std::tuple<error_code>> r;
     if (tls) {
@@ -234,8 +245,10 @@ struct ServerSession::Impl {
   }
 
   // One line from the client, CRLF removed. `limit`: the longest line (with CRLF) we buffer.
+  // `timeout` bounds the whole line, counted from now (Postfix smtpd_per_request_deadline).
   asio::awaitable<Line> next_line(config::Duration timeout, std::size_t limit) {
     Line line;
+    const Clock::time_point deadline = deadline_after(Clock::now(), timeout);
     for (std::size_t reads = 0; reads < max_data_reads; ++reads) {
       if (discarding) {  // the rest of an over-long line
         const auto lf = rbuf.find('\n');
@@ -271,7 +284,7 @@ struct ServerSession::Impl {
         line.status = LineStatus::closed;
         co_return line;
       }
-      const error_code ec = co_await read_more(timeout);
+      const error_code ec = co_await read_more(deadline);
       if (ec == asio::error::timed_out) {
         line.status = LineStatus::timeout;
         co_return line;
@@ -480,7 +493,8 @@ struct ServerSession::Impl {
   std::string received_header(const std::string& queue_id) const {
     std::string h = "Received: from " + *helo + " (unknown [" + received_address + "])\r\n";
     if (tls_active) h += "\t(using " + tls_summary + ")\r\n";
-    if (!auth_user.empty()) h += "\t(Authenticated sender: " + auth_user + ")\r\n";
+    // Postfix smtpd_sasl_authenticated_header: the login name only when the listener asks.
+    if (!auth_user.empty() && settings->listener.auth_header) h += "\t(Authenticated sender: " + auth_user + ")\r\n";
     h += "\tby " + hostname + " (danerelay) with " + protocol(mail->smtputf8) + " id " + queue_id;
     const std::string date = syntax::rfc5322_date(std::chrono::system_clock::now());
     if (recipients.size() == 1) {
@@ -519,16 +533,26 @@ struct ServerSession::Impl {
     DataReader reader(settings->limits.max_message_size, settings->limits.max_line_length);
     std::string out;
     DataReader::Status status = DataReader::Status::need_more;
+    // Finding 4: each line within data_timeout of the end of the previous one, and all of DATA
+    // within data_timeout + bytes / min_data_rate (smtp/deadline.hpp).
+    const Clock::time_point data_start = Clock::now();
+    Clock::time_point line_start = data_start;
+    std::uint64_t data_bytes = 0;
     for (std::size_t reads = 0; reads < max_data_reads; ++reads) {
       if (!rbuf.empty()) {
         std::size_t consumed = 0;
         out.clear();
         status = reader.feed(rbuf, out, consumed);
+        data_bytes += consumed;
+        if (std::string_view(rbuf).substr(0, consumed).find('\n') != std::string_view::npos) line_start = Clock::now();
         rbuf.erase(0, consumed);
         if (!out.empty()) sink->write(out);
         if (status != DataReader::Status::need_more) break;
       }
-      const error_code ec = co_await read_more(settings->limits.data_timeout);
+      const auto since_start = std::chrono::duration_cast<config::Duration>(line_start - data_start);
+      const config::Duration allowed = data_line_deadline(settings->limits.data_timeout, since_start, data_bytes,
+                                                          settings->limits.min_data_rate);
+      const error_code ec = co_await read_more(deadline_after(data_start, allowed));
       if (ec == asio::error::timed_out) {
         log->info("timeout after DATA ({} bytes) from {}", reader.size(), namaddr);
         {
@@ -559,6 +583,12 @@ struct ServerSession::Impl {
     std::string rejection;
     if (reader.too_big()) rejection = "552 5.3.4 Error: message file too big";
     else if (reader.line_too_long()) rejection = "500 5.5.2 Error: line too long";
+    else if (reader.received_count() + 1 >= settings->limits.max_hops) {
+      // Checklist L-01, a mail loop: Postfix cleanup counts the Received: fields of the message as
+      // queued (ours is the first of them) and rejects at hop_count >= hop_count_limit.
+      log->warn("{}: message rejected: hopcount exceeded", qid);
+      rejection = "554 5.4.6 Too many hops";
+    }
     if (!rejection.empty()) {
       log->info("{}: reject: END-OF-MESSAGE from {}: {};{}", qid, namaddr, rejection, reject_context(false, {}));
       error_reply(rejection);
@@ -624,12 +654,25 @@ struct ServerSession::Impl {
     co_return Outcome{true, ok};
   }
 
+  // Over limits.max_auth_failures_per_client: log (Postfix anvil style), 421, close.
+  asio::awaitable<void> too_many_auth_failures() {
+    log->warn("too many AUTH failures ({}) from {} for service {}", settings->auth_failures->failures(client_address),
+              namaddr, settings->listener.name);
+    const std::string last_words = "421 4.7.0 " + hostname + " Error: too many AUTH failures";
+    co_await goodbye(last_words);
+  }
+
   // AUTH (RFC 4954). False: the session is over.
   asio::awaitable<Outcome> on_auth() {
     const CommandLine& cmd = current;
     bool ok = false;
     const auto& l = settings->listener;
     if (l.auth == config::Listener::Auth::none) { error_reply("503 5.5.1 Error: authentication not enabled"); co_return Outcome{true, ok}; }
+    // Finding 4: a client over its AUTH failure limit gets no further guesses, on any listener.
+    if (settings->auth_failures->blocked(client_address)) {
+      co_await too_many_auth_failures();
+      co_return Outcome{false, ok};
+    }
     if (!helo || !esmtp) { error_reply("503 5.5.1 Error: send HELO/EHLO first"); co_return Outcome{true, ok}; }
     if (!auth_user.empty()) { error_reply("503 5.5.1 Error: already authenticated"); co_return Outcome{true, ok}; }
     if (mail) { error_reply("503 5.5.1 Error: MAIL transaction in progress"); co_return Outcome{true, ok}; }
@@ -666,11 +709,19 @@ struct ServerSession::Impl {
     if (step.kind == SaslExchange::Step::Kind::failed) {
       if (reply_code(step.reply) == 535) {
         log->warn("{}: SASL {} authentication failed: authentication failure", namaddr, method);
+        if (settings->auth_failures->record_failure(client_address)) {
+          co_await too_many_auth_failures();
+          co_return Outcome{false, ok};
+        }
       }
       error_reply(step.reply);
       co_return Outcome{true, ok};
     }
     if (step.kind != SaslExchange::Step::Kind::credentials) {
+      if (settings->auth_failures->record_failure(client_address)) {
+        co_await too_many_auth_failures();
+        co_return Outcome{false, ok};
+      }
       error_reply("535 5.7.8 Error: authentication failed");
       co_return Outcome{true, ok};
     }
@@ -687,6 +738,10 @@ struct ServerSession::Impl {
     sasl.forget_password();
     if (!verified) {
       log->warn("{}: SASL {} authentication failed: authentication failure", namaddr, method);
+      if (settings->auth_failures->record_failure(client_address)) {
+        co_await too_many_auth_failures();
+        co_return Outcome{false, ok};
+      }
       error_reply("535 5.7.8 Error: authentication failed");
       co_return Outcome{true, ok};
     }

@@ -20,6 +20,18 @@
 // (smtp/data_reader.hpp); bytes pipelined after STARTTLS are discarded before the handshake
 // (CVE-2011-0411 class) and all SMTP state is reset after it (RFC 3207 §4.2).
 //
+// Password guessing: failed AUTH (535) is counted per client by ServerSettings::auth_failures
+// (smtp/client_limits.hpp); at limits.max_auth_failures_per_client in five minutes →
+// "421 4.7.0 HOST Error: too many AUTH failures", close, and AUTH from that client is refused
+// the same way until the window moves on. Received: names the SASL login only with
+// listener.auth_header (Postfix smtpd_sasl_authenticated_header); a message whose Received:
+// fields (ours included) reach limits.max_hops is rejected with 554 5.4.6 (checklist L-01).
+//
+// Time limits are deadlines, not idle timers (smtp/deadline.hpp): a command line must arrive
+// within limits.command_timeout of when its reading starts; a DATA line within data_timeout of
+// the previous line's end, and all of DATA within data_timeout + bytes / min_data_rate. Expiry:
+// "421 4.4.2 HOST Error: timeout exceeded", close.
+//
 // Reply texts and log lines follow Postfix smtpd (log parsers key on them): "connect from
 // unknown[192.0.2.1]", "QID: client=unknown[192.0.2.1], sasl_method=LOGIN, sasl_username=u",
 // "QID: message-id=<…>", "NOQUEUE: reject: RCPT from unknown[…]: 554 5.7.1 …; from=<a> to=<b>
@@ -37,6 +49,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "smtp/client_limits.hpp"
 #include "smtp/credentials.hpp"
 #include "smtp/inbound.hpp"
 
@@ -74,13 +87,16 @@ struct ServerSettings {
   std::shared_ptr<const Credentials> credentials;     // null → no user can authenticate
   std::shared_ptr<spdlog::logger> log;                // null → spdlog::default_logger()
   std::shared_ptr<ConnectionTracker> tracker;         // shared across listeners; null → the Server's own
+  // Failed AUTH per client (limits.max_auth_failures_per_client per 5 minutes). Meant to be ONE
+  // for the whole process, shared by every listener; null → the Server makes its own.
+  std::shared_ptr<AuthFailureLimiter> auth_failures;
   std::shared_ptr<AuthPool> auth_pool;                // null → the Server makes a 2-thread pool
 };
 
 class ServerSession : public std::enable_shared_from_this<ServerSession> {
  public:
   // `socket` is connected; its executor (a strand) runs the session. `store` must outlive it.
-  // `settings` must have log, auth_pool and hostname filled in (the Server does that).
+  // `settings` must have log, auth_pool, auth_failures and hostname filled in (the Server does that).
   ServerSession(boost::asio::ip::tcp::socket socket, std::shared_ptr<const ServerSettings> settings, MessageStore& store);
   ~ServerSession();
   ServerSession(const ServerSession&) = delete;

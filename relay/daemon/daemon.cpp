@@ -150,7 +150,12 @@ int run_daemon(config::Config cfg) {
   }
 
   InboundStore store(*spool, queue);
-  auto tracker = std::make_shared<smtp::ConnectionTracker>(cfg.limits.max_connections, cfg.limits.max_connections_per_client);
+  // Process-wide, shared by every listener: connection counts and AUTH failures per client
+  // (an IPv6 client counted per limits.client_ipv6_prefix network).
+  auto tracker = std::make_shared<smtp::ConnectionTracker>(cfg.limits.max_connections, cfg.limits.max_connections_per_client,
+                                                           cfg.limits.client_ipv6_prefix);
+  auto auth_failures = std::make_shared<smtp::AuthFailureLimiter>(cfg.limits.max_auth_failures_per_client,
+                                                                  cfg.limits.client_ipv6_prefix);
   auto pool = std::make_shared<smtp::AuthPool>(2);
   std::vector<std::unique_ptr<smtp::Server>> servers;
   for (const auto& l : cfg.listeners) {
@@ -162,6 +167,7 @@ int run_daemon(config::Config cfg) {
     ss.credentials = credentials;
     ss.log = logger("smtpd");
     ss.tracker = tracker;
+    ss.auth_failures = auth_failures;
     ss.auth_pool = pool;
     auto server = std::make_unique<smtp::Server>(io.get_executor(), ss, store);
     try {

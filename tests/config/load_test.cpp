@@ -271,6 +271,7 @@ require_tls = true
 auth = "required"
 auth_mechanisms = ["PLAIN"]
 allow_networks = ["192.0.2.0/24", "2001:db8::/32"]
+auth_header = true
 
 [limits]
 max_message_size = "10MiB"
@@ -279,9 +280,13 @@ max_line_length = 2000
 max_command_length = 1024
 max_connections = 20
 max_connections_per_client = 2
+client_ipv6_prefix = 56
 max_errors = 3
+max_hops = 30
+max_auth_failures_per_client = 4
 command_timeout = 60
 data_timeout = "1h30m"
+min_data_rate = 2000
 
 [tls.server]
 cert_file = "/etc/ssl/relay.pem"
@@ -342,6 +347,7 @@ address = "[::1]:9100"
   EXPECT_EQ(l.auth_mechanisms, Lines{"PLAIN"});
   ASSERT_EQ(l.allow_networks.size(), 2u);
   EXPECT_EQ(l.allow_networks[1].text, "2001:db8::/32");
+  EXPECT_TRUE(l.auth_header);
   EXPECT_EQ(l.where, (SourceLocation{"danerelay.toml", 6, 1}));
 
   EXPECT_EQ(c.limits.max_message_size, 10u * 1024 * 1024);
@@ -350,9 +356,13 @@ address = "[::1]:9100"
   EXPECT_EQ(c.limits.max_command_length, 1024u);
   EXPECT_EQ(c.limits.max_connections, 20u);
   EXPECT_EQ(c.limits.max_connections_per_client, 2u);
+  EXPECT_EQ(c.limits.client_ipv6_prefix, 56u);
   EXPECT_EQ(c.limits.max_errors, 3u);
+  EXPECT_EQ(c.limits.max_hops, 30u);
+  EXPECT_EQ(c.limits.max_auth_failures_per_client, 4u);
   EXPECT_EQ(c.limits.command_timeout, Duration{60s});
   EXPECT_EQ(c.limits.data_timeout, Duration{90min});
+  EXPECT_EQ(c.limits.min_data_rate, 2000u);
 
   EXPECT_EQ(c.tls.server.cert_file, "/etc/ssl/relay.pem");
   EXPECT_EQ(c.tls.server.key_file, "/etc/ssl/relay.key");
@@ -414,6 +424,28 @@ TEST(ConfigLoad, ZeroAndNegativeValuesAreRejectedWhereMeaningless) {
                   "\"limits.max_errors\""});
   // A zero delay_warning is documented as "no delay notices".
   EXPECT_EQ(loaded("[queue]\ndelay_warning = \"0s\"\n").queue.delay_warning, Duration{0});
+}
+
+// The "trust at the edges" limits: values that would switch a defence off, or make no sense.
+TEST(ConfigLoad, EdgeLimitsRejectMeaninglessValues) {
+  EXPECT_EQ(errors_of("[limits]\nmax_hops = 1\nmin_data_rate = 0\nclient_ipv6_prefix = 0\nmax_auth_failures_per_client = 0\n"),
+            (Lines{"danerelay.toml:2:12: error: value 1 is out of range (expected at least 2, danerelay's own Received: "
+                   "counts) for key \"limits.max_hops\"",
+                   "danerelay.toml:3:17: error: value 0 is out of range (expected at least 1) for key \"limits.min_data_rate\"",
+                   "danerelay.toml:4:22: error: value 0 is out of range (expected 1..128) for key \"limits.client_ipv6_prefix\"",
+                   "danerelay.toml:5:32: error: value 0 is out of range (expected at least 1) for key "
+                   "\"limits.max_auth_failures_per_client\""}));
+  EXPECT_EQ(errors_of("[limits]\nclient_ipv6_prefix = 129\nmin_data_rate = \"500\"\n"),
+            (Lines{"danerelay.toml:2:22: error: value 129 is out of range (expected 1..128) for key "
+                   "\"limits.client_ipv6_prefix\"",
+                   "danerelay.toml:3:17: error: expected an integer for key \"limits.min_data_rate\""}));
+  EXPECT_EQ(errors_of("[[listener]]\nauth_header = \"yes\"\n"),
+            Lines{"danerelay.toml:2:15: error: expected a boolean (true or false) for key \"listener[0].auth_header\""});
+  const Config c = loaded("[limits]\nmax_hops = 2\nmin_data_rate = 1\nclient_ipv6_prefix = 128\nmax_auth_failures_per_client = 1\n");
+  EXPECT_EQ(c.limits.max_hops, 2u);
+  EXPECT_EQ(c.limits.min_data_rate, 1u);
+  EXPECT_EQ(c.limits.client_ipv6_prefix, 128u);
+  EXPECT_EQ(c.limits.max_auth_failures_per_client, 1u);
 }
 
 TEST(ConfigLoad, RfcMinimumLimitsAreEnforced) {
@@ -799,7 +831,7 @@ TEST(ExampleConfig, EveryKeyIsDocumentedInReference) {
   std::set<std::string> keys;
   collect_keys(example, "", keys);
   keys.insert("policy.destination.\"NAME\".match");  // in the example only under a verify level
-  EXPECT_EQ(keys.size(), 67u) << "every member of config.hpp's settings structs, once";
+  EXPECT_EQ(keys.size(), 72u) << "every member of config.hpp's settings structs, once";
   const std::string reference = read_text(kSourceDir / "config" / "REFERENCE.md");
   for (const auto& key : keys) {
     EXPECT_NE(reference.find("| `" + key + "`"), std::string::npos) << key << " is missing from REFERENCE.md";

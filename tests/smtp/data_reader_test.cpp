@@ -18,6 +18,7 @@ struct Result {
   bool too_big = false;
   bool too_long = false;
   std::string message_id;
+  std::uint64_t received = 0;
 };
 
 Result run(std::string_view in, bool bytewise, std::uint64_t max_size = 1000000, std::size_t max_line = 1000) {
@@ -36,6 +37,7 @@ Result run(std::string_view in, bool bytewise, std::uint64_t max_size = 1000000,
   res.too_big = r.too_big();
   res.too_long = r.line_too_long();
   res.message_id = r.message_id();
+  res.received = r.received_count();
   return res;
 }
 
@@ -119,6 +121,31 @@ TEST_P(DataReaderTest, MessageIdFromHeadersOnly) {
   EXPECT_EQ(r2.message_id, "<x@y>");
   const auto r3 = run("Subject: s\r\n\r\nMessage-ID: <body@x>\r\n.\r\n", GetParam());
   EXPECT_EQ(r3.message_id, "");
+}
+
+// Checklist L-01: the hop count is the number of Received: fields in the header section, in any
+// case, folded or not; the body, and anything after a line that is no header field, is not
+// looked at.
+TEST_P(DataReaderTest, L01_ReceivedFieldsAreCountedInTheHeaderSectionOnly) {
+  struct Row {
+    std::string in;
+    std::uint64_t want;
+  };
+  const std::vector<Row> rows{
+      {"Received: a\r\nreceived: b\r\nRECEIVED:c\r\nReceived : obsolete space\r\n\r\nReceived: body\r\n.\r\n", 4},
+      {"Received: from a\r\n\tby b; folded\r\n Received: not a field\r\nSubject: s\r\n\r\n.\r\n", 1},
+      {"Subject: s\r\n\r\nReceived: x\r\nReceived: y\r\n.\r\n", 0},
+      {"Received: a\r\nthis line is body\r\nReceived: b\r\n.\r\n", 1},        // no empty line before the body
+      {" Received: leading space\r\nReceived: b\r\n.\r\n", 0},              // a continuation of nothing
+      {"X-Received: a\r\nReceived-SPF: pass\r\nReceivedx: c\r\n\r\n.\r\n", 0},
+      {"..Received: stuffed dot\r\n.Received: unstuffed\r\n\r\n.\r\n", 1},  // ".Received" is no field name; "Received" is
+      {"Received: only headers\r\n.\r\n", 1},
+  };
+  for (const auto& row : rows) {
+    const auto r = run(row.in, GetParam());
+    EXPECT_EQ(r.status, DataReader::Status::done) << testing::PrintToString(row.in);
+    EXPECT_EQ(r.received, row.want) << testing::PrintToString(row.in);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Chunking, DataReaderTest, ::testing::Values(false, true),

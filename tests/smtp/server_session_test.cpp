@@ -28,6 +28,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -197,6 +198,16 @@ class Client {
   [[nodiscard]] bool pending_data() {
     error_code ec;
     return !buf_.empty() || socket_.available(ec) > 0;
+  }
+
+  // A slow client: `bytes` one at a time, `interval` apart, until all are sent or the server
+  // has answered (or closed). Bounded by bytes.size() * interval.
+  void trickle(std::string_view bytes, std::chrono::milliseconds interval) {
+    for (char c : bytes) {
+      if (pending_data()) return;
+      send(std::string_view(&c, 1));
+      std::this_thread::sleep_for(interval);
+    }
   }
 
  private:
@@ -556,6 +567,7 @@ TEST_F(ServerTest, RelayAllowedWhenAuthenticated) {
   auto s = settings();
   s.listener.allow_networks.clear();
   s.listener.auth = config::Listener::Auth::optional;
+  s.listener.auth_header = true;  // the login name in Received: only on request
   Client c(start(s));
   tls_hello(c);
   c.send("AUTH PLAIN " + plain_auth("alice", "secret") + "\r\n");
@@ -757,6 +769,264 @@ TEST_F(ServerTest, DataTimeout) {
   EXPECT_EQ(c.reply(), "421 4.4.2 relay.test Error: timeout exceeded");
   EXPECT_TRUE(c.closed());
   EXPECT_TRUE(store_->messages().empty());
+}
+
+// Finding 4: a timeout per read let a client keep a session forever by sending one byte now and
+// then. command_timeout now bounds the whole line, from the moment the server starts reading it.
+TEST_F(ServerTest, SlowCommandLineHitsTheCommandDeadline) {
+  auto s = settings();
+  s.limits.command_timeout = std::chrono::seconds(1);
+  Client c(start(s));
+  hello(c);
+  const auto t0 = std::chrono::steady_clock::now();
+  c.trickle("NOOP xxxxxxxx\r\n", std::chrono::milliseconds(250));  // 15 bytes over 3.75 s, each read < 1 s apart
+  EXPECT_EQ(c.reply(), "421 4.4.2 relay.test Error: timeout exceeded");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2500));
+  EXPECT_TRUE(c.closed());
+  EXPECT_NE(logs().find("timeout after EHLO from unknown[127.0.0.1]"), std::string::npos) << logs();
+}
+
+// Finding 4, DATA: one header line trickled a byte at a time must finish within data_timeout
+// (Postfix smtpd_per_record_deadline).
+TEST_F(ServerTest, DataLineTrickledByteByByteHitsTheLineDeadline) {
+  auto s = settings();
+  s.limits.data_timeout = std::chrono::seconds(1);
+  Client c(start(s));
+  hello(c);
+  begin_message(c);
+  const auto t0 = std::chrono::steady_clock::now();
+  c.trickle("Subject: very slow\r\n", std::chrono::milliseconds(250));
+  EXPECT_EQ(c.reply(), "421 4.4.2 relay.test Error: timeout exceeded");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2500));
+  EXPECT_TRUE(c.closed());
+  EXPECT_TRUE(store_->messages().empty());
+}
+
+// Finding 4, DATA: whole lines, each well within data_timeout of the last, still cannot hold the
+// session: the DATA deadline is data_timeout + bytes received / min_data_rate (500 B/s default),
+// counted from the 354 (a line every nine minutes against the 10-minute default, scaled down).
+TEST_F(ServerTest, DataLinesTooSlowForTheMinimumRateTimeOut) {
+  auto s = settings();
+  s.limits.data_timeout = std::chrono::seconds(1);
+  Client c(start(s));
+  hello(c);
+  begin_message(c);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 7 && !c.pending_data(); ++i) {  // at most 7 * 600 ms
+    c.send("line " + std::to_string(i) + "\r\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  }
+  EXPECT_EQ(c.reply(), "421 4.4.2 relay.test Error: timeout exceeded");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2500));
+  EXPECT_TRUE(c.closed());
+  EXPECT_TRUE(store_->messages().empty());
+  EXPECT_NE(logs().find("timeout after DATA ("), std::string::npos) << logs();
+}
+
+// The rate credit: bytes already received extend the DATA deadline, so a big message at a decent
+// rate followed by a few slow lines is still accepted.
+TEST_F(ServerTest, DataBytesReceivedEarnTimeAtTheMinimumRate) {
+  auto s = settings();
+  s.limits.data_timeout = std::chrono::seconds(1);
+  Client c(start(s));
+  hello(c);
+  begin_message(c);
+  std::string bulk = "Subject: bulk\r\n\r\n";
+  for (int i = 0; i < 20; ++i) bulk += std::string(98, 'b') + "\r\n";  // 2000 bytes: +4 s at 500 B/s
+  c.send(bulk);
+  for (int i = 0; i < 3; ++i) {  // 1.5 s of slow lines, more than data_timeout, each within the per-line second
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    c.send("slow " + std::to_string(i) + "\r\n");
+  }
+  c.send(".\r\n");
+  EXPECT_EQ(c.reply().substr(0, 24), "250 2.0.0 Ok: queued as ");
+  EXPECT_EQ(store_->messages().size(), 1u);
+}
+
+// Checklist L-01 (mail loops): Postfix hop_count_limit = 50 counts the Received: fields of the
+// message as queued, ours included, and rejects when the count reaches the limit (cleanup:
+// ++hop_count >= var_hopcount_limit). With the default 50: 48 from the client (49 stored) pass,
+// 49 (50 stored) are rejected after the final dot and nothing is stored.
+TEST_F(ServerTest, L01_TooManyReceivedHeadersAreRejectedAtTheDefaultLimit) {
+  auto received = [](int n) {
+    std::string h;
+    for (int i = 0; i < n; ++i) h += "Received: from hop" + std::to_string(i) + ".example by x.example; Thu, 1 Jan 2026 00:00:00 +0000\r\n";
+    return h;
+  };
+  Client c(start(settings()));
+  hello(c);
+  begin_message(c);
+  c.send(received(49) + "Subject: loop\r\n\r\nbody\r\n.\r\n");
+  EXPECT_EQ(c.reply(), "554 5.4.6 Too many hops");
+  EXPECT_TRUE(store_->messages().empty());
+  EXPECT_NE(logs().find(": reject: END-OF-MESSAGE from unknown[127.0.0.1]: 554 5.4.6 Too many hops;"), std::string::npos)
+      << logs();
+  // The session goes on, and one hop fewer is accepted.
+  begin_message(c);
+  c.send(received(48) + "Subject: loop\r\n\r\nbody\r\n.\r\n");
+  EXPECT_EQ(c.reply().substr(0, 24), "250 2.0.0 Ok: queued as ");
+  ASSERT_EQ(store_->messages().size(), 1u);
+}
+
+// Checklist L-01 with limits.max_hops = 5: 3 Received: from the client (4 stored) pass, 4 do not.
+TEST_F(ServerTest, L01_MaxHopsIsConfigurable) {
+  auto s = settings();
+  s.limits.max_hops = 5;
+  Client c(start(s));
+  hello(c);
+  begin_message(c);
+  c.send("Received: a\r\nReceived: b\r\nreceived: c\r\nRECEIVED : d\r\n\r\nbody\r\n.\r\n");
+  EXPECT_EQ(c.reply(), "554 5.4.6 Too many hops");
+  begin_message(c);
+  c.send("Received: a\r\nReceived: b\r\nreceived: c\r\n\r\nbody\r\n.\r\n");
+  EXPECT_EQ(c.reply().substr(0, 24), "250 2.0.0 Ok: queued as ");
+  const auto msgs = store_->messages();
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].data.rfind("Received: from client.test ", 0), 0u);  // ours first, then theirs
+}
+
+// Checklist L-01: only the header section counts; Received: lines in the body (a forwarded
+// message pasted in) and folded continuation lines do not.
+TEST_F(ServerTest, L01_ReceivedLinesInTheBodyDoNotCount) {
+  std::string body = "Subject: fwd\r\nReceived: from a.example\r\n\tby b.example; Thu, 1 Jan 2026 00:00:00 +0000\r\n\r\n";
+  for (int i = 0; i < 60; ++i) body += "Received: from pasted" + std::to_string(i) + ".example\r\n";
+  Client c(start(settings()));
+  hello(c);
+  begin_message(c);
+  c.send(body + ".\r\n");
+  EXPECT_EQ(c.reply().substr(0, 24), "250 2.0.0 Ok: queued as ");
+  EXPECT_EQ(store_->messages().size(), 1u);
+}
+
+// Issue item 10: the SASL login name is not published in Received: unless the listener asks
+// (Postfix smtpd_sasl_authenticated_header = no).
+TEST_F(ServerTest, AuthenticatedSenderIsLeftOutOfReceivedByDefault) {
+  auto s = settings();
+  s.listener.allow_networks.clear();
+  s.listener.auth = config::Listener::Auth::optional;
+  Client c(start(s));
+  tls_hello(c);
+  c.send("AUTH PLAIN " + plain_auth("alice", "secret") + "\r\n");
+  ASSERT_EQ(c.reply(), "235 2.7.0 Authentication successful");
+  begin_message(c);
+  c.send("Subject: x\r\n\r\nhi\r\n.\r\n");
+  EXPECT_EQ(c.reply().substr(0, 3), "250");
+  const auto msgs = store_->messages();
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].data.find("Authenticated sender"), std::string::npos) << msgs[0].data;
+  EXPECT_EQ(msgs[0].data.find("alice"), std::string::npos) << msgs[0].data;
+  EXPECT_NE(msgs[0].data.find(")\r\n\tby relay.test (danerelay) with ESMTPSA id "), std::string::npos) << msgs[0].data;
+  EXPECT_EQ(msgs[0].envelope.auth_user, "alice");  // the queue still knows (logs, not headers)
+}
+
+// Finding 4: IPv6 clients are counted per /64 (limits.client_ipv6_prefix): one host owns a whole
+// /64 and can pick a fresh address per connection. IPv4 and IPv4-mapped IPv6 count per address.
+TEST(ConnectionTrackerTest, CountsIpv6ClientsPerPrefixAndV4MappedAsV4) {
+  auto t = std::make_shared<ConnectionTracker>(100, 1);
+  ConnectionTracker::Slot a, b, c, d, e, f;
+  EXPECT_EQ(t->admit("2001:db8:1:2::1", a), ConnectionTracker::Admission::admitted);
+  EXPECT_EQ(t->admit("2001:db8:1:2:ffff:ffff:ffff:ffff", b), ConnectionTracker::Admission::too_many_from_client);
+  EXPECT_EQ(t->admit("2001:db8:1:3::1", c), ConnectionTracker::Admission::admitted);
+  EXPECT_EQ(t->from("2001:db8:1:2::77"), 1u);
+  EXPECT_EQ(t->admit("192.0.2.1", d), ConnectionTracker::Admission::admitted);
+  EXPECT_EQ(t->admit("::ffff:192.0.2.1", e), ConnectionTracker::Admission::too_many_from_client);
+  EXPECT_EQ(t->admit("192.0.2.2", f), ConnectionTracker::Admission::admitted);
+  EXPECT_EQ(t->total(), 4u);
+  a = ConnectionTracker::Slot();
+  EXPECT_EQ(t->admit("2001:db8:1:2::2", b), ConnectionTracker::Admission::admitted);
+}
+
+// limits.client_ipv6_prefix reaches the tracker the Server makes for itself; a shared tracker
+// brings its own prefix.
+TEST(ConnectionTrackerTest, PrefixLengthIsConfigurable) {
+  auto t = std::make_shared<ConnectionTracker>(100, 1, 48);
+  ConnectionTracker::Slot a, b, c;
+  EXPECT_EQ(t->admit("2001:db8:1:2::1", a), ConnectionTracker::Admission::admitted);
+  EXPECT_EQ(t->admit("2001:db8:1:ffff::1", b), ConnectionTracker::Admission::too_many_from_client);
+  EXPECT_EQ(t->admit("2001:db8:2::1", c), ConnectionTracker::Admission::admitted);
+  auto per_address = std::make_shared<ConnectionTracker>(100, 1, 128);
+  ConnectionTracker::Slot d, e;
+  EXPECT_EQ(per_address->admit("2001:db8::1", d), ConnectionTracker::Admission::admitted);
+  EXPECT_EQ(per_address->admit("2001:db8::2", e), ConnectionTracker::Admission::admitted);
+}
+
+// Admitting into a slot that still holds a connection releases that one first (this used to
+// take the tracker's lock twice and hang).
+TEST(ConnectionTrackerTest, ReusingAHeldSlotReleasesItFirst) {
+  auto t = std::make_shared<ConnectionTracker>(100, 1);
+  ConnectionTracker::Slot a;
+  EXPECT_EQ(t->admit("192.0.2.1", a), ConnectionTracker::Admission::admitted);
+  EXPECT_EQ(t->admit("192.0.2.1", a), ConnectionTracker::Admission::admitted);
+  EXPECT_EQ(t->total(), 1u);
+  EXPECT_EQ(t->admit("192.0.2.2", a), ConnectionTracker::Admission::admitted);
+  EXPECT_EQ(t->from("192.0.2.1"), 0u);
+  EXPECT_EQ(t->from("192.0.2.2"), 1u);
+}
+
+// Finding 4: password guessing. At most limits.max_auth_failures_per_client failed AUTH per
+// client in five minutes, counted process-wide (one limiter shared by every listener): the
+// failure that reaches the limit gets 421 and the connection closes; a new AUTH from that client
+// is refused the same way, on any listener, until the window has moved on. The clock is fake.
+TEST_F(ServerTest, AuthFailuresPerClientAreLimitedAcrossListeners) {
+  auto now_ms = std::make_shared<std::atomic<std::int64_t>>(1'000'000);
+  auto s = settings();
+  s.listener.auth = config::Listener::Auth::optional;
+  s.limits.max_auth_failures_per_client = 3;
+  s.auth_failures = std::make_shared<AuthFailureLimiter>(3, 64, [now_ms] {
+    return AuthFailureLimiter::Clock::time_point(std::chrono::milliseconds(now_ms->load()));
+  });
+  auto s2 = s;
+  s2.listener.name = "second";
+  const auto ep1 = start(s);
+  const auto ep2 = start(s2);
+  {
+    Client c(ep1);
+    tls_hello(c);
+    for (int i = 0; i < 2; ++i) {
+      c.send("AUTH PLAIN " + plain_auth("alice", "guess" + std::to_string(i)) + "\r\n");
+      EXPECT_EQ(c.reply(), "535 5.7.8 Error: authentication failed");
+    }
+    c.send("AUTH PLAIN " + plain_auth("alice", "guess2") + "\r\n");
+    EXPECT_EQ(c.reply(), "421 4.7.0 relay.test Error: too many AUTH failures");
+    EXPECT_TRUE(c.closed());
+  }
+  {
+    Client c(ep2);  // another listener, same client: still refused, even with the right password
+    tls_hello(c);
+    c.send("AUTH PLAIN " + plain_auth("alice", "secret") + "\r\n");
+    EXPECT_EQ(c.reply(), "421 4.7.0 relay.test Error: too many AUTH failures");
+    EXPECT_TRUE(c.closed());
+  }
+  EXPECT_NE(logs().find("too many AUTH failures (3) from unknown[127.0.0.1] for service test"), std::string::npos)
+      << logs();
+  now_ms->fetch_add(5 * 60 * 1000);  // the window moves on
+  {
+    Client c(ep1);
+    tls_hello(c);
+    c.send("AUTH PLAIN " + plain_auth("alice", "secret") + "\r\n");
+    EXPECT_EQ(c.reply(), "235 2.7.0 Authentication successful");
+  }
+}
+
+// Aborted exchanges ("*") and malformed responses test no password: they do not count.
+TEST_F(ServerTest, OnlyFailedCredentialsCountAsAuthFailures) {
+  auto s = settings();
+  s.listener.auth = config::Listener::Auth::optional;
+  s.limits.max_auth_failures_per_client = 2;
+  s.limits.max_errors = 100;
+  Client c(start(s));
+  tls_hello(c);
+  for (int i = 0; i < 5; ++i) {
+    c.send("AUTH LOGIN\r\n");
+    EXPECT_EQ(c.reply(), "334 VXNlcm5hbWU6");
+    c.send("*\r\n");
+    EXPECT_EQ(c.reply(), "501 5.7.0 Authentication aborted");
+  }
+  c.send("AUTH PLAIN " + plain_auth("alice", "wrong") + "\r\n");
+  EXPECT_EQ(c.reply(), "535 5.7.8 Error: authentication failed");
+  c.send("AUTH PLAIN " + plain_auth("alice", "wrong") + "\r\n");
+  EXPECT_EQ(c.reply(), "421 4.7.0 relay.test Error: too many AUTH failures");
+  EXPECT_TRUE(c.closed());
 }
 
 TEST_F(ServerTest, ImplicitTlsHandshakesBeforeGreeting) {
