@@ -4,6 +4,7 @@
 // order and lower bounds, never on how fast the machine is.
 #include "relay/queue/queue_manager.hpp"
 
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -14,6 +15,8 @@
 
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 
 #include "tests/support/temp_dir.hpp"
 
@@ -124,11 +127,24 @@ class QueueManagerTest : public ::testing::Test {
   }
 
   template <class T>
-  T await(std::function<asio::awaitable<T>()> f) {
-    T out{};
-    asio::co_spawn(io_, [&]() -> asio::awaitable<void> { out = co_await f(); }, asio::detached);
+  static asio::awaitable<void> store(std::function<asio::awaitable<T>()> f, std::shared_ptr<std::optional<T>> out) {
+    *out = co_await f();
+  }
+
+  // The result of `f`, run on the loop (which keeps running for 200 ms, so that work the
+  // operation starts, such as a flush's attempt, happens too). An operation that does not
+  // complete within `limit` fails the test: a default value must never pass for a real result.
+  template <class T>
+  T await(std::function<asio::awaitable<T>()> f, std::chrono::milliseconds limit = 10s) {
+    // Shared: an operation that never completes still refers to it after this returns.
+    auto out = std::make_shared<std::optional<T>>();
+    asio::co_spawn(io_, store<T>(std::move(f), out), asio::detached);
     run_until([&] { return false; }, 200ms);
-    return out;
+    if (!out->has_value() && !run_until([&] { return out->has_value(); }, limit)) {
+      ADD_FAILURE() << "await: the operation did not complete within " << limit.count() << " ms";
+      return T{};
+    }
+    return **out;
   }
 
   // Queues a message to defer.test that fails once and then waits (60 s backoff); its id.
@@ -252,6 +268,16 @@ TEST_F(QueueManagerTest, DelayNoticeIsSentOnceAfterDelayWarning) {
   EXPECT_EQ(listing[0].queue_name, "deferred");
   ASSERT_EQ(listing[0].recipients.size(), 1u);
   EXPECT_EQ(listing[0].recipients[0].delay_reason, "Server certificate not verified");
+}
+
+TEST_F(QueueManagerTest, AwaitFailsTheTestWhenTheOperationNeverCompletes) {
+  // The helper itself: an operation that never completes is a failure, not a default value.
+  auto never = [this]() -> asio::awaitable<std::size_t> {
+    asio::steady_timer forever(io_, std::chrono::hours(1));
+    co_await forever.async_wait(asio::use_awaitable);
+    co_return 1;
+  };
+  EXPECT_NONFATAL_FAILURE(static_cast<void>(await<std::size_t>(never, 100ms)), "did not complete");
 }
 
 TEST_F(QueueManagerTest, HoldStopsDeliveryUntilReleaseAndFlushRunsItNow) {
