@@ -1,7 +1,9 @@
 // tests/relay/queue_manager_test.cpp — the scheduler alone: a real spool in a temporary
 // directory, a scripted DeliverFunction per destination domain (the end-to-end tests in
-// relay_e2e_test.cpp run the real delivery path). Short configured backoffs; assertions are on
-// order and lower bounds, never on how fast the machine is.
+// relay_e2e_test.cpp run the real delivery path). The manager runs on virtual time
+// (fake_queue_clock.hpp): every attempt happens at its exact due time, so the assertions are
+// exact times, never "about" or "at least", and nothing depends on how fast the machine is. Two
+// tests run on the production clock, for the Asio timer behind it.
 #include "relay/queue/queue_manager.hpp"
 
 #include <gtest/gtest-spi.h>
@@ -18,6 +20,7 @@
 #include <memory>
 #include <optional>
 
+#include "tests/relay/fake_queue_clock.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -35,12 +38,13 @@ struct Call {
   std::string sender;
   std::vector<std::string> recipients;
   int attempt = 0;
-  std::chrono::steady_clock::time_point at;
+  std::chrono::milliseconds at{0};                 // virtual time since the start
+  std::chrono::steady_clock::time_point real_at;  // for the tests on the production clock
 };
 
 class QueueManagerTest : public ::testing::Test {
  protected:
-  QueueManagerTest() : dir_("danerelay-qmgr") {
+  QueueManagerTest() : dir_("danerelay-qmgr"), clock_(std::make_shared<testsupport::FakeQueueClock>(io_)) {
     cfg_.server.hostname = "relay.danerelay.test";
     cfg_.queue.min_backoff = 100ms;
     cfg_.queue.max_backoff = 400ms;
@@ -54,7 +58,7 @@ class QueueManagerTest : public ::testing::Test {
   // Scripted outcome per domain: "sent", "bounced" (550 5.1.1) or "deferred" (4.7.5 DANE).
   QueueManager::DeliverFunction script() {
     return [this](Envelope env, std::string domain, int attempt) -> asio::awaitable<std::vector<RecipientResult>> {
-      Call c{domain, env.sender, {}, attempt, std::chrono::steady_clock::now()};
+      Call c{domain, env.sender, {}, attempt, clock_->elapsed(), std::chrono::steady_clock::now()};
       for (const auto& r : env.recipients) c.recipients.push_back(r.address);
       calls_.push_back(c);
       const std::string outcome = outcomes_.count(domain) ? outcomes_[domain] : "sent";
@@ -86,24 +90,36 @@ class QueueManagerTest : public ::testing::Test {
     };
   }
 
-  QueuedMessage message(const std::string& sender, std::vector<std::string> to, std::uint8_t notify = notify_unset) {
+  // A manager on the fixture's virtual clock.
+  std::unique_ptr<QueueManager> manager() {
+    return std::make_unique<QueueManager>(io_.get_executor(), cfg_, *spool_, script(), clock_);
+  }
+
+  // A message committed to the spool, arriving now (virtual wall time unless told otherwise).
+  QueuedMessage message(const std::string& sender, std::vector<std::string> to, std::uint8_t notify = notify_unset,
+                        std::optional<Clock::time_point> arrival = std::nullopt) {
     Envelope env;
     env.sender = sender;
+    env.arrival = arrival.value_or(clock_->wall());
     for (auto& t : to) env.recipients.push_back(Recipient{t, {}, notify});
     std::string text = "From: <" + sender + ">\r\nSubject: queue test\r\nMessage-ID: <t@org.test>\r\n\r\nbody\r\n";
     SpoolResult r;
     asio::co_spawn(io_, [&]() -> asio::awaitable<void> { r = co_await spool_->commit(std::move(text), env); },
                    asio::detached);
-    io_.run();
-    io_.restart();
+    clock_->settle();
     EXPECT_TRUE(r.ok()) << r.error;
     QueuedMessage m{env, {}};
     m.state.recipients.resize(env.recipients.size());
     return m;
   }
 
-  // Runs the loop until `done` or `limit`; true when done.
-  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
+  // Runs on virtual time until `done`, at most `limit` of it; true when done.
+  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = std::chrono::hours(1)) {
+    return clock_->run_until(done, limit);
+  }
+
+  // The same on real time, for the tests on the production clock.
+  bool run_until_real(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
     asio::steady_timer check(io_);
     const auto deadline = std::chrono::steady_clock::now() + limit;
     bool ok = false;
@@ -131,27 +147,46 @@ class QueueManagerTest : public ::testing::Test {
     *out = co_await f();
   }
 
-  // The result of `f`, run on the loop (which keeps running for 200 ms, so that work the
-  // operation starts, such as a flush's attempt, happens too). An operation that does not
-  // complete within `limit` fails the test: a default value must never pass for a real result.
+  // The result of `f`, run on the loop until it completes and everything it started without
+  // waiting (a flush's attempt) is done. An operation that has not completed after `limit` of
+  // virtual time fails the test: a default value must never pass for a real result.
   template <class T>
-  T await(std::function<asio::awaitable<T>()> f, std::chrono::milliseconds limit = 10s) {
+  T await(std::function<asio::awaitable<T>()> f, std::chrono::milliseconds limit = 1s) {
     // Shared: an operation that never completes still refers to it after this returns.
     auto out = std::make_shared<std::optional<T>>();
     asio::co_spawn(io_, store<T>(std::move(f), out), asio::detached);
-    run_until([&] { return false; }, 200ms);
-    if (!out->has_value() && !run_until([&] { return out->has_value(); }, limit)) {
+    if (!clock_->run_until([&] { return out->has_value(); }, limit)) {
       ADD_FAILURE() << "await: the operation did not complete within " << limit.count() << " ms";
       return T{};
     }
     return **out;
   }
 
-  // Queues a message to defer.test that fails once and then waits (60 s backoff); its id.
+  // Completes after `d` of virtual time (holds no work on the loop, like every fake alarm).
+  asio::awaitable<void> virtual_sleep(std::chrono::milliseconds d) {
+    auto initiation = [this, d](auto handler) {
+      auto h = std::make_shared<decltype(handler)>(std::move(handler));
+      sleeper_ = clock_->make_alarm();
+      sleeper_->set(clock_->monotonic() + d, [h] { std::move (*h)(); });
+    };
+    co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(initiation, asio::use_awaitable);
+  }
+
+  // Virtual times of the calls to `domain`.
+  std::vector<std::chrono::milliseconds> times_of(const std::string& domain) const {
+    std::vector<std::chrono::milliseconds> out;
+    for (const auto& c : calls_) {
+      if (c.domain == domain) out.push_back(c.at);
+    }
+    return out;
+  }
+
+  // Queues a message to defer.test that fails once and then waits (60 s backoff, 1 h lifetime); its id.
   QueueId deferred_once(QueueManager& q) {
     outcomes_["defer.test"] = "deferred";
     cfg_.queue.min_backoff = 60s;
     cfg_.queue.max_backoff = 60s;
+    cfg_.queue.max_lifetime = 1h;
     auto m = message("a@org.test", {"b@defer.test"});
     const QueueId id = m.envelope.id;
     q.enqueue(std::move(m));
@@ -167,35 +202,52 @@ class QueueManagerTest : public ::testing::Test {
 
   testsupport::TempDir dir_;
   asio::io_context io_;
+  std::shared_ptr<testsupport::FakeQueueClock> clock_;
   config::Config cfg_;
   std::unique_ptr<Spool> spool_;
   std::map<std::string, std::string> outcomes_;
   std::vector<Call> calls_;
+  std::unique_ptr<QueueClock::Alarm> sleeper_;  // virtual_sleep's
 };
 
 TEST_F(QueueManagerTest, FirstAttemptIsImmediateAndADeliveredMessageIsRemoved) {
-  QueueManager q(io_.get_executor(), cfg_, *spool_, script());
-  q.enqueue(message("a@org.test", {"b@ok.test"}));
-  ASSERT_TRUE(run_until([&] { return q.size() == 0; }));
-  EXPECT_EQ(calls_to("ok.test"), 1);
-  EXPECT_EQ(q.counters().sent, 1u);
+  auto q = manager();
+  q->enqueue(message("a@org.test", {"b@ok.test"}));
+  ASSERT_TRUE(run_until([&] { return q->size() == 0; }));
+  EXPECT_EQ(times_of("ok.test"), std::vector<std::chrono::milliseconds>{0ms}) << "one attempt, at once";
+  EXPECT_EQ(q->counters().sent, 1u);
   EXPECT_TRUE(Spool::scan(spool_->directory()).empty());
 }
 
 TEST_F(QueueManagerTest, AnIdleQueueLeavesNoWorkOnTheEventLoop) {
-  // No busy loop: once the queue is empty, io_context::run() returns by itself.
+  // No busy loop: once the queue is empty, io_context::run() returns by itself. The production
+  // clock, whose alarm is an Asio timer.
   QueueManager q(io_.get_executor(), cfg_, *spool_, script());
-  q.enqueue(message("a@org.test", {"b@ok.test"}));
+  q.enqueue(message("a@org.test", {"b@ok.test"}, notify_unset, Clock::now()));
   const auto started = std::chrono::steady_clock::now();
   io_.run_for(30s);
   EXPECT_LT(std::chrono::steady_clock::now() - started, 30s) << "the loop kept work pending while idle";
   EXPECT_EQ(q.size(), 0u);
 }
 
-TEST_F(QueueManagerTest, RecipientsAreGroupedByDomain) {
+TEST_F(QueueManagerTest, RetriesWaitForTheBackoffOnTheProductionClock) {
+  // The one real-time test of the retry timer: a lower bound only (a slow machine can only be
+  // later), the exact schedule is tested on virtual time below.
+  outcomes_["defer.test"] = "deferred";
   QueueManager q(io_.get_executor(), cfg_, *spool_, script());
-  q.enqueue(message("a@org.test", {"x@ok.test", "y@other.test", "z@ok.test"}));
-  ASSERT_TRUE(run_until([&] { return q.size() == 0; }));
+  q.enqueue(message("a@org.test", {"b@defer.test"}, notify_unset, Clock::now()));
+  ASSERT_TRUE(run_until_real([&] { return calls_to("defer.test") == 1 && q.active() == 0; }));
+  outcomes_["defer.test"] = "sent";
+  ASSERT_TRUE(run_until_real([&] { return q.size() == 0; }));
+  ASSERT_EQ(calls_.size(), 2u);
+  EXPECT_EQ(calls_[1].attempt, 2);
+  EXPECT_GE(calls_[1].real_at - calls_[0].real_at, 95ms) << "retried before min_backoff (times are whole milliseconds)";
+}
+
+TEST_F(QueueManagerTest, RecipientsAreGroupedByDomain) {
+  auto q = manager();
+  q->enqueue(message("a@org.test", {"x@ok.test", "y@other.test", "z@ok.test"}));
+  ASSERT_TRUE(run_until([&] { return q->size() == 0; }));
   ASSERT_EQ(calls_.size(), 2u);
   EXPECT_EQ(calls_[0].domain, "ok.test");
   EXPECT_EQ(calls_[0].recipients, (std::vector<std::string>{"x@ok.test", "z@ok.test"}));
@@ -204,66 +256,61 @@ TEST_F(QueueManagerTest, RecipientsAreGroupedByDomain) {
 
 TEST_F(QueueManagerTest, HardBounceQueuesAFailureNoticeToTheSenderThroughTheSameQueue) {
   outcomes_["fail.test"] = "bounced";
-  QueueManager q(io_.get_executor(), cfg_, *spool_, script());
-  q.enqueue(message("a@org.test", {"b@fail.test"}));
-  ASSERT_TRUE(run_until([&] { return q.size() == 0 && calls_to("org.test") == 1; }));
-  EXPECT_EQ(q.counters().notices, 1u);
-  // The notice went out with the null sender to the original sender (RFC 5321 §6.1).
+  auto q = manager();
+  q->enqueue(message("a@org.test", {"b@fail.test"}));
+  ASSERT_TRUE(run_until([&] { return q->size() == 0 && calls_to("org.test") == 1; }));
+  EXPECT_EQ(q->counters().notices, 1u);
+  // The notice went out with the null sender to the original sender (RFC 5321 §6.1), at once.
   const auto& notice = calls_.back();
   EXPECT_EQ(notice.sender, "");
   EXPECT_EQ(notice.recipients, std::vector<std::string>{"a@org.test"});
+  EXPECT_EQ(notice.at, 0ms);
 }
 
 TEST_F(QueueManagerTest, NullSenderIsNeverBounced) {
   outcomes_["fail.test"] = "bounced";
-  QueueManager q(io_.get_executor(), cfg_, *spool_, script());
-  q.enqueue(message("", {"b@fail.test"}));
-  ASSERT_TRUE(run_until([&] { return q.size() == 0; }));
-  EXPECT_EQ(q.counters().notices, 0u);
+  auto q = manager();
+  q->enqueue(message("", {"b@fail.test"}));
+  ASSERT_TRUE(run_until([&] { return q->size() == 0; }));
+  EXPECT_EQ(q->counters().notices, 0u);
   EXPECT_EQ(calls_.size(), 1u);
 }
 
 TEST_F(QueueManagerTest, NotifyNeverSuppressesTheBounce) {
   outcomes_["fail.test"] = "bounced";
-  QueueManager q(io_.get_executor(), cfg_, *spool_, script());
-  q.enqueue(message("a@org.test", {"b@fail.test"}, notify_never));
-  ASSERT_TRUE(run_until([&] { return q.size() == 0; }));
-  EXPECT_EQ(q.counters().notices, 0u);
+  auto q = manager();
+  q->enqueue(message("a@org.test", {"b@fail.test"}, notify_never));
+  ASSERT_TRUE(run_until([&] { return q->size() == 0; }));
+  EXPECT_EQ(q->counters().notices, 0u);
 }
 
 TEST_F(QueueManagerTest, DeferredMailIsRetriedWithGrowingBackoffAndBouncesAtTheLifetime) {
   outcomes_["defer.test"] = "deferred";
   cfg_.queue.max_lifetime = 1500ms;
-  QueueManager q(io_.get_executor(), cfg_, *spool_, script());
-  q.enqueue(message("a@org.test", {"b@defer.test"}));
-  ASSERT_TRUE(run_until([&] { return q.size() == 0 && calls_to("org.test") == 1; }));
-  // Attempts at about 0, 100, 300, 700, 1100 ms and a last one at the lifetime (1500 ms).
-  std::vector<Call> tries;
-  for (const auto& c : calls_) {
-    if (c.domain == "defer.test") tries.push_back(c);
+  auto q = manager();
+  q->enqueue(message("a@org.test", {"b@defer.test"}));
+  ASSERT_TRUE(run_until([&] { return q->size() == 0 && calls_to("org.test") == 1; }));
+  // Backoff 100, 200, 400 (max), 400 ms, then cut to the lifetime: the last attempt is at 1500 ms.
+  EXPECT_EQ(times_of("defer.test"), (std::vector<std::chrono::milliseconds>{0ms, 100ms, 300ms, 700ms, 1100ms, 1500ms}));
+  for (std::size_t i = 0; i < calls_.size() && calls_[i].domain == "defer.test"; ++i) {
+    EXPECT_EQ(calls_[i].attempt, static_cast<int>(i) + 1);
   }
-  ASSERT_GE(tries.size(), 4u);
-  EXPECT_LE(tries.size(), 7u);
-  for (std::size_t i = 1; i < tries.size(); ++i) {
-    EXPECT_EQ(tries[i].attempt, static_cast<int>(i) + 1);
-    EXPECT_GE(tries[i].at - tries[i - 1].at, 95ms) << "retry " << i << " came before min_backoff";
-  }
-  EXPECT_GE(tries[2].at - tries[1].at, 195ms) << "backoff doubles";
-  EXPECT_EQ(q.counters().bounced, 1u);
-  EXPECT_EQ(q.counters().notices, 1u);
-  EXPECT_GE(tries.back().at - tries.front().at, 1300ms) << "not bounced before the lifetime";
+  EXPECT_EQ(times_of("org.test"), std::vector<std::chrono::milliseconds>{1500ms}) << "bounced at the lifetime, not before";
+  EXPECT_EQ(q->counters().bounced, 1u);
+  EXPECT_EQ(q->counters().notices, 1u);
 }
 
 TEST_F(QueueManagerTest, DelayNoticeIsSentOnceAfterDelayWarning) {
   outcomes_["defer.test"] = "deferred";
   cfg_.queue.delay_warning = 250ms;
   cfg_.queue.max_lifetime = 60s;
-  QueueManager q(io_.get_executor(), cfg_, *spool_, script());
-  q.enqueue(message("a@org.test", {"b@defer.test"}));
+  auto q = manager();
+  q->enqueue(message("a@org.test", {"b@defer.test"}));
   ASSERT_TRUE(run_until([&] { return calls_to("defer.test") >= 5; }));
-  EXPECT_EQ(q.counters().notices, 1u) << "one delay notice, not one per attempt";
-  EXPECT_EQ(calls_to("org.test"), 1);
-  auto listing = q.list();
+  EXPECT_EQ(q->counters().notices, 1u) << "one delay notice, not one per attempt";
+  // Attempts at 0, 100, 300, 700, 1100 ms: the first one at or after 250 ms sends it.
+  EXPECT_EQ(times_of("org.test"), std::vector<std::chrono::milliseconds>{300ms});
+  auto listing = q->list();
   ASSERT_EQ(listing.size(), 1u);
   EXPECT_EQ(listing[0].queue_name, "deferred");
   ASSERT_EQ(listing[0].recipients.size(), 1u);
@@ -272,16 +319,23 @@ TEST_F(QueueManagerTest, DelayNoticeIsSentOnceAfterDelayWarning) {
 
 TEST_F(QueueManagerTest, AwaitFailsTheTestWhenTheOperationNeverCompletes) {
   // The helper itself: an operation that never completes is a failure, not a default value.
+  clock_->tolerate_unsettled(200ms);  // co_spawn keeps the waiting coroutine counted as work
   auto never = [this]() -> asio::awaitable<std::size_t> {
-    asio::steady_timer forever(io_, std::chrono::hours(1));
-    co_await forever.async_wait(asio::use_awaitable);
+    co_await virtual_sleep(std::chrono::hours(1));
     co_return 1;
   };
   EXPECT_NONFATAL_FAILURE(static_cast<void>(await<std::size_t>(never, 100ms)), "did not complete");
+  // And one that completes in time is not.
+  auto soon = [this]() -> asio::awaitable<std::size_t> {
+    co_await virtual_sleep(50ms);
+    co_return 7;
+  };
+  EXPECT_EQ(await<std::size_t>(soon, 100ms), 7u);
 }
 
 TEST_F(QueueManagerTest, HoldStopsDeliveryUntilReleaseAndFlushRunsItNow) {
-  QueueManager q(io_.get_executor(), cfg_, *spool_, script());
+  auto qp = manager();
+  QueueManager& q = *qp;
   const QueueId id = deferred_once(q);
   EXPECT_EQ(await<std::size_t>([&] { return q.hold(id); }), 1u);
   EXPECT_EQ(await<std::size_t>([&] { return q.flush(std::nullopt); }), 0u) << "a held message is not flushed";
@@ -296,10 +350,38 @@ TEST_F(QueueManagerTest, HoldStopsDeliveryUntilReleaseAndFlushRunsItNow) {
   EXPECT_EQ(await<std::size_t>([&] { return q.flush(id); }), 1u);
   ASSERT_TRUE(run_until([&] { return q.size() == 0; }));
   EXPECT_EQ(calls_to("defer.test"), 2);
+  EXPECT_EQ(times_of("defer.test"), (std::vector<std::chrono::milliseconds>{0ms, 0ms})) << "the flush ran it at once";
+}
+
+TEST_F(QueueManagerTest, AHeldMessageIsNotTriedAtItsNextAttemptButAtOnceWhenReleasedAfterIt) {
+  auto qp = manager();
+  QueueManager& q = *qp;
+  const QueueId id = deferred_once(q);  // next attempt at 60 s
+  EXPECT_EQ(await<std::size_t>([&] { return q.hold(id); }), 1u);
+  clock_->run_for(2min);
+  EXPECT_EQ(calls_to("defer.test"), 1) << "held past its next attempt";
+  outcomes_["defer.test"] = "sent";
+  EXPECT_EQ(await<std::size_t>([&] { return q.release(id); }), 1u);
+  ASSERT_TRUE(run_until([&] { return q.size() == 0; }));
+  EXPECT_EQ(times_of("defer.test"), (std::vector<std::chrono::milliseconds>{0ms, 120s})) << "due while held: tried on release";
+}
+
+TEST_F(QueueManagerTest, ReleaseKeepsTheScheduledNextAttempt) {
+  auto qp = manager();
+  QueueManager& q = *qp;
+  const QueueId id = deferred_once(q);  // next attempt at 60 s
+  EXPECT_EQ(await<std::size_t>([&] { return q.hold(id); }), 1u);
+  clock_->run_for(10s);
+  EXPECT_EQ(await<std::size_t>([&] { return q.release(id); }), 1u);
+  EXPECT_EQ(calls_to("defer.test"), 1) << "released into the deferred queue, next attempt as scheduled";
+  outcomes_["defer.test"] = "sent";
+  ASSERT_TRUE(run_until([&] { return q.size() == 0; }));
+  EXPECT_EQ(times_of("defer.test"), (std::vector<std::chrono::milliseconds>{0ms, 60s}));
 }
 
 TEST_F(QueueManagerTest, DeleteRemovesWithoutABounce) {
-  QueueManager q(io_.get_executor(), cfg_, *spool_, script());
+  auto qp = manager();
+  QueueManager& q = *qp;
   const QueueId id = deferred_once(q);
   EXPECT_EQ(await<std::size_t>([&] { return q.remove(id); }), 1u);
   EXPECT_EQ(q.size(), 0u);
@@ -309,11 +391,14 @@ TEST_F(QueueManagerTest, DeleteRemovesWithoutABounce) {
 }
 
 TEST_F(QueueManagerTest, ExpireBouncesAtOnce) {
-  QueueManager q(io_.get_executor(), cfg_, *spool_, script());
+  auto qp = manager();
+  QueueManager& q = *qp;
   const QueueId id = deferred_once(q);
+  clock_->run_for(5s);
   EXPECT_EQ(await<std::size_t>([&] { return q.expire(id); }), 1u);
   ASSERT_TRUE(run_until([&] { return q.size() == 0 && calls_to("org.test") == 1; }));
   EXPECT_EQ(calls_to("defer.test"), 1) << "an expired message is not tried again";
+  EXPECT_EQ(times_of("org.test"), std::vector<std::chrono::milliseconds>{5s}) << "at once";
   EXPECT_EQ(q.counters().notices, 1u);
 }
 
@@ -323,12 +408,13 @@ TEST_F(QueueManagerTest, RecoveredMessagesKeepTheirScheduleAndState) {
   m.state.recipients[1].status = RecipientStatus::sent;  // delivered before the "crash"
   m.state.attempts = 3;
   m.state.next_attempt = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             (Clock::now() + std::chrono::hours(1)).time_since_epoch())
+                             (clock_->wall() + std::chrono::hours(1)).time_since_epoch())
                              .count();
-  QueueManager q(io_.get_executor(), cfg_, *spool_, script());
+  auto qp = manager();
+  QueueManager& q = *qp;
   std::vector<QueuedMessage> ms{m};
   q.load(std::move(ms));
-  run_until([] { return false; }, 200ms);
+  clock_->run_for(59min);
   EXPECT_TRUE(calls_.empty()) << "not due yet";
   outcomes_["defer.test"] = "sent";
   EXPECT_EQ(await<std::size_t>([&] { return q.flush(std::nullopt); }), 1u);
@@ -337,6 +423,146 @@ TEST_F(QueueManagerTest, RecoveredMessagesKeepTheirScheduleAndState) {
   EXPECT_EQ(calls_[0].recipients, std::vector<std::string>{"b@defer.test"}) << "the delivered recipient is not sent twice";
   EXPECT_EQ(calls_[0].attempt, 4);
 }
+
+TEST_F(QueueManagerTest, RecoveredMessagesAreTriedAtTheirSavedTime) {
+  outcomes_["defer.test"] = "sent";
+  auto m = message("a@org.test", {"b@defer.test"});
+  m.state.attempts = 1;
+  m.state.next_attempt = std::chrono::duration_cast<std::chrono::milliseconds>((clock_->wall() + 90s).time_since_epoch()).count();
+  auto q = manager();
+  std::vector<QueuedMessage> ms{m};
+  q->load(std::move(ms));
+  ASSERT_TRUE(run_until([&] { return q->size() == 0; }));
+  EXPECT_EQ(times_of("defer.test"), std::vector<std::chrono::milliseconds>{90s});
+}
+
+// ── Tables on virtual time: lifetime, delay warnings, wall-clock steps ─────────────────────
+// min_backoff 100 ms, max_backoff 400 ms (the fixture's): a message deferred at every attempt
+// is tried at 0, 100, 300, 700, 1100, 1500, 1900, … ms unless its lifetime cuts a wait short.
+
+using Times = std::vector<std::chrono::milliseconds>;
+
+struct LifetimeRow {
+  const char* name;
+  std::chrono::milliseconds max_lifetime;
+  Times attempts;                   // when defer.test is tried
+  std::chrono::milliseconds bounce; // when the failure notice goes to the sender
+};
+void PrintTo(const LifetimeRow& row, std::ostream* os) { *os << row.name; }
+
+class QueueLifetimeTest : public QueueManagerTest, public ::testing::WithParamInterface<LifetimeRow> {};
+
+TEST_P(QueueLifetimeTest, BouncesExactlyAtTheLifetime) {
+  const LifetimeRow& row = GetParam();
+  outcomes_["defer.test"] = "deferred";
+  cfg_.queue.max_lifetime = row.max_lifetime;
+  auto q = manager();
+  q->enqueue(message("a@org.test", {"b@defer.test"}));
+  ASSERT_TRUE(run_until([&] { return q->size() == 0; }));
+  EXPECT_EQ(times_of("defer.test"), row.attempts);
+  EXPECT_EQ(times_of("org.test"), Times{row.bounce});
+  EXPECT_EQ(q->counters().bounced, 1u);
+  EXPECT_EQ(q->counters().notices, 1u);
+  EXPECT_EQ(q->counters().removed, 2u) << "the original and the delivered notice";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, QueueLifetimeTest,
+    ::testing::Values(LifetimeRow{"Lifetime1500ms", 1500ms, {0ms, 100ms, 300ms, 700ms, 1100ms, 1500ms}, 1500ms},
+                      LifetimeRow{"Lifetime1000msCutsTheFifthWait", 1000ms, {0ms, 100ms, 300ms, 700ms, 1000ms}, 1000ms},
+                      LifetimeRow{"Lifetime2000ms", 2000ms, {0ms, 100ms, 300ms, 700ms, 1100ms, 1500ms, 1900ms, 2000ms}, 2000ms},
+                      LifetimeRow{"LifetimeEqualToMinBackoff", 100ms, {0ms, 100ms}, 100ms},
+                      LifetimeRow{"LifetimeShorterThanMinBackoff", 50ms, {0ms, 50ms}, 50ms}),
+    [](const ::testing::TestParamInfo<LifetimeRow>& p) { return std::string(p.param.name); });
+
+struct DelayWarningRow {
+  const char* name;
+  std::chrono::milliseconds delay_warning;  // 0: none
+  std::optional<std::chrono::milliseconds> notice;  // when the one delay notice goes out
+};
+void PrintTo(const DelayWarningRow& row, std::ostream* os) { *os << row.name; }
+
+class QueueDelayWarningTest : public QueueManagerTest, public ::testing::WithParamInterface<DelayWarningRow> {};
+
+TEST_P(QueueDelayWarningTest, OneDelayNoticeAtTheFirstAttemptAfterDelayWarning) {
+  const DelayWarningRow& row = GetParam();
+  outcomes_["defer.test"] = "deferred";
+  cfg_.queue.delay_warning = row.delay_warning;
+  cfg_.queue.max_lifetime = 60s;
+  auto q = manager();
+  q->enqueue(message("a@org.test", {"b@defer.test"}));
+  clock_->run_for(3000ms);
+  EXPECT_EQ(times_of("defer.test"), (Times{0ms, 100ms, 300ms, 700ms, 1100ms, 1500ms, 1900ms, 2300ms, 2700ms}));
+  EXPECT_EQ(times_of("org.test"), row.notice ? Times{*row.notice} : Times{});
+  EXPECT_EQ(q->counters().notices, row.notice ? 1u : 0u);
+  EXPECT_EQ(q->size(), 1u) << "still queued";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, QueueDelayWarningTest,
+    ::testing::Values(DelayWarningRow{"Off", 0ms, std::nullopt},
+                      DelayWarningRow{"OneMillisecond", 1ms, 100ms},
+                      DelayWarningRow{"ExactlyAtTheSecondAttempt", 100ms, 100ms},
+                      DelayWarningRow{"BetweenAttempts", 250ms, 300ms},
+                      DelayWarningRow{"ExactlyAtTheThirdAttempt", 300ms, 300ms},
+                      DelayWarningRow{"JustAfterTheThirdAttempt", 301ms, 700ms},
+                      DelayWarningRow{"ExactlyAtTheLastAttemptRun", 2700ms, 2700ms},
+                      DelayWarningRow{"LaterThanTheRun", 2701ms, std::nullopt}),
+    [](const ::testing::TestParamInfo<DelayWarningRow>& p) { return std::string(p.param.name); });
+
+// The wall clock steps (NTP, `date -s`) at `step_at` of virtual time, by `step_by`; the
+// monotonic clock does not. Retry waits are monotonic: a step neither delays nor hurries them.
+// The lifetime and delay_warning are measured on the wall clock from the arrival (as Postfix
+// does): a step moves the bounce and the delay notice by the step.
+struct WallStepRow {
+  const char* name;
+  std::chrono::milliseconds step_at;
+  bool before_attempt;              // a step exactly at an attempt's time comes before it
+  std::chrono::milliseconds step_by;
+  std::chrono::milliseconds run;    // how long to run
+  Times attempts;                   // defer.test
+  Times notices;                    // org.test: the delay notice (delay_warning 250 ms), then the bounce
+};
+void PrintTo(const WallStepRow& row, std::ostream* os) { *os << row.name; }
+
+class QueueWallStepTest : public QueueManagerTest, public ::testing::WithParamInterface<WallStepRow> {};
+
+TEST_P(QueueWallStepTest, RetriesKeepTheirPaceAndTheLifetimeFollowsTheWallClock) {
+  const WallStepRow& row = GetParam();
+  outcomes_["defer.test"] = "deferred";
+  cfg_.queue.max_lifetime = 1500ms;
+  cfg_.queue.delay_warning = 250ms;
+  auto q = manager();
+  q->enqueue(message("a@org.test", {"b@defer.test"}));
+  clock_->run_for(row.step_at, {}, !row.before_attempt);
+  ASSERT_EQ(clock_->elapsed(), row.step_at);
+  clock_->step_wall(row.step_by);
+  clock_->run_for(row.run - row.step_at);
+  EXPECT_EQ(times_of("defer.test"), row.attempts);
+  EXPECT_EQ(times_of("org.test"), row.notices);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, QueueWallStepTest,
+    ::testing::Values(
+        WallStepRow{"NoStep", 50ms, false, 0ms, 3000ms, {0ms, 100ms, 300ms, 700ms, 1100ms, 1500ms}, {300ms, 1500ms}},
+        // Back 1 s: the retries come at the same times, the lifetime (wall) ends 1 s later.
+        WallStepRow{"Back1sBetweenAttempts", 50ms, false, -1000ms, 3000ms,
+                    {0ms, 100ms, 300ms, 700ms, 1100ms, 1500ms, 1900ms, 2300ms, 2500ms}, {1500ms, 2500ms}},
+        WallStepRow{"Back1sExactlyAtAnAttemptBeforeIt", 100ms, true, -1000ms, 3000ms,
+                    {0ms, 100ms, 300ms, 700ms, 1100ms, 1500ms, 1900ms, 2300ms, 2500ms}, {1500ms, 2500ms}},
+        WallStepRow{"Back1sExactlyAtAnAttemptAfterIt", 100ms, false, -1000ms, 3000ms,
+                    {0ms, 100ms, 300ms, 700ms, 1100ms, 1500ms, 1900ms, 2300ms, 2500ms}, {1500ms, 2500ms}},
+        // Back 1 h: nothing waits an hour; the retries go on at their pace.
+        WallStepRow{"Back1h", 50ms, false, -3600000ms, 2000ms, {0ms, 100ms, 300ms, 700ms, 1100ms, 1500ms, 1900ms}, {}},
+        // Forward 1 s: older by 1 s at once: the delay notice at the next attempt, the bounce
+        // when the wall clock says 1500 ms.
+        WallStepRow{"Forward1s", 50ms, false, 1000ms, 3000ms, {0ms, 100ms, 300ms, 500ms}, {100ms, 500ms}},
+        WallStepRow{"Forward1sExactlyAtAnAttemptBeforeIt", 100ms, true, 1000ms, 3000ms, {0ms, 100ms, 300ms, 500ms},
+                    {100ms, 500ms}},
+        // Forward 1 h: past the lifetime; the next attempt (on time) bounces.
+        WallStepRow{"Forward1h", 50ms, false, 3600000ms, 3000ms, {0ms, 100ms}, {100ms}}),
+    [](const ::testing::TestParamInfo<WallStepRow>& p) { return std::string(p.param.name); });
 
 }  // namespace
 }  // namespace danerelay::relay
