@@ -64,6 +64,9 @@ std::string read_message(const Envelope& envelope, std::uint64_t limit) {
   return text;
 }
 
+// The notices a recipient's final status owes (delay notices are owed while it is pending).
+constexpr DsnKind kOwedKinds[] = {DsnKind::failure, DsnKind::success};
+
 MessageState initial_state(const Envelope& envelope) {
   MessageState state;
   state.recipients.resize(envelope.recipients.size());
@@ -346,24 +349,38 @@ asio::awaitable<void> QueueManager::attempt(QueueId id) {
 
   if (!entry.removed) {
     // Notices first, then the state that records them (a crash in between duplicates a notice
-    // at worst; the reverse order could lose one).
-    if (auto who = dsn_recipients(DsnKind::failure, m.envelope, m.state, bounced); !who.empty()) {
-      co_await queue_notice(entry, DsnKind::failure, who);
-    }
-    if (auto who = dsn_recipients(DsnKind::success, m.envelope, m.state, sent); !who.empty()) {
-      co_await queue_notice(entry, DsnKind::success, who);
+    // at worst; the reverse order could lose one). A failure or success notice is owed from the
+    // attempt that decides it until it is committed: one that cannot be queued now stays owed
+    // (saved with the state) and is queued at the next attempt, the original kept until then.
+    for (std::size_t i : dsn_recipients(DsnKind::failure, m.envelope, m.state, bounced)) m.state.recipients[i].notice_owed = true;
+    for (std::size_t i : dsn_recipients(DsnKind::success, m.envelope, m.state, sent)) m.state.recipients[i].notice_owed = true;
+    for (const DsnKind kind : kOwedKinds) {
+      const RecipientStatus final_status = kind == DsnKind::failure ? RecipientStatus::bounced : RecipientStatus::sent;
+      std::vector<std::size_t> owed;
+      for (std::size_t i = 0; i < m.state.recipients.size(); ++i) {
+        if (m.state.recipients[i].notice_owed && m.state.recipients[i].status == final_status) owed.push_back(i);
+      }
+      if (owed.empty()) continue;
+      if (co_await queue_notice(id, kind, owed)) {
+        for (std::size_t i : owed) m.state.recipients[i].notice_owed = false;
+      }
     }
     const auto warn_after = config_.queue.delay_warning.count();
     if (warn_after > 0 && !pending.empty() && now >= to_ms(m.envelope.arrival) + warn_after) {
+      // One that cannot be queued is tried again at the next attempt (delay_notified unset).
       if (auto who = dsn_recipients(DsnKind::delay, m.envelope, m.state, pending); !who.empty()) {
-        co_await queue_notice(entry, DsnKind::delay, who);
+        if (co_await queue_notice(id, DsnKind::delay, who)) {
+          for (std::size_t i : who) m.state.recipients[i].delay_notified = true;
+        }
       }
     }
   }
 
+  const bool owes_notice = std::any_of(m.state.recipients.begin(), m.state.recipients.end(),
+                                       [](const RecipientState& s) { return s.notice_owed; });
   entry.active = false;
   --active_;
-  if (entry.removed || pending.empty()) {
+  if (entry.removed || (pending.empty() && !owes_notice)) {
     const SpoolResult r = co_await spool_.remove(id);
     if (!r.ok()) log_->error("{}: cannot remove queue file: {}", id.str(), r.error);
     log_->info("{}: removed", id.str());
@@ -391,9 +408,13 @@ asio::awaitable<void> QueueManager::attempt(QueueId id) {
   arm_timer();
 }
 
-asio::awaitable<void> QueueManager::queue_notice(const Entry& entry, DsnKind kind, std::vector<std::size_t> recipients) {
-  const QueuedMessage& m = entry.message;
-  Envelope original = m.envelope;
+asio::awaitable<bool> QueueManager::queue_notice(QueueId id, DsnKind kind, std::vector<std::size_t> recipients) {
+  auto found = messages_.find(id);
+  if (found == messages_.end()) co_return false;
+  // Copies: the entry may change while the notice is committed (operator hold or delete).
+  const Envelope envelope = found->second.message.envelope;
+  const MessageState state = found->second.message.state;
+  Envelope original = envelope;
   std::string text;
   if (kind == DsnKind::failure && original.ret != Ret::headers && original.size <= kReturnFullLimit) {
     text = read_message(original, kReturnFullLimit);
@@ -404,7 +425,7 @@ asio::awaitable<void> QueueManager::queue_notice(const Entry& entry, DsnKind kin
   DsnInput input;
   input.kind = kind;
   input.envelope = &original;
-  input.state = &m.state;
+  input.state = &state;
   input.recipients = recipients;
   input.original = std::move(text);
   input.reporting_mta = config_.server.hostname.empty() ? std::string("localhost") : config_.server.hostname;
@@ -414,33 +435,24 @@ asio::awaitable<void> QueueManager::queue_notice(const Entry& entry, DsnKind kin
 
   Envelope env;
   env.sender = "";
-  env.recipients.push_back(Recipient{m.envelope.sender, {}, notify_never});
+  env.recipients.push_back(Recipient{envelope.sender, {}, notify_never});
   env.arrival = clock_->wall();
   // The notice carries what the original needed: 8-bit text (BODY=8BITMIME), UTF-8 addresses.
   env.eightbit = std::any_of(notice.begin(), notice.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
-  env.smtputf8 = m.envelope.smtputf8;
+  env.smtputf8 = envelope.smtputf8;
   const SpoolResult r = co_await spool_.commit(std::move(notice), env);
   const char* what = kind == DsnKind::failure ? "non-delivery notification"
                      : kind == DsnKind::delay ? "delay notification"
                                               : "delivery status notification";
-  // The original entry may have gone while the notice was committed (operator delete).
-  auto it = messages_.find(m.envelope.id);
   if (!r.ok()) {
-    bounce_log_->error("{}: cannot queue sender {}: {}", m.envelope.id.str(), what, r.error);
-    if (kind == DsnKind::failure && it != messages_.end()) {
-      // Keep the recipients pending: the failure is reported again at the next attempt rather
-      // than never.
-      for (std::size_t i : recipients) it->second.message.state.recipients[i].status = RecipientStatus::pending;
-    }
-    co_return;
+    bounce_log_->error("{}: cannot queue sender {}: {}; trying again at the next attempt", id.str(), what, r.error);
+    co_return false;
   }
   ++counters_.notices;
-  bounce_log_->info("{}: sender {}: {}", m.envelope.id.str(), what, env.id.str());
-  if (kind == DsnKind::delay && it != messages_.end()) {
-    for (std::size_t i : recipients) it->second.message.state.recipients[i].delay_notified = true;
-  }
+  bounce_log_->info("{}: sender {}: {}", id.str(), what, env.id.str());
   QueuedMessage notice_message{env, initial_state(env)};
   enqueue(std::move(notice_message));
+  co_return true;
 }
 
 asio::awaitable<void> QueueManager::shutdown(std::chrono::milliseconds grace) {

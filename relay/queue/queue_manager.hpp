@@ -13,7 +13,10 @@
 //      sender); delay notices after queue.delay_warning; success notices for NOTIFY=SUCCESS;
 //   4. notices are committed to the spool BEFORE the state that records them, so a crash in
 //      between can only duplicate a notice, never lose one; then the new state is saved (write-new
-//      + rename) or, when nothing is pending, the message is removed ("QID: removed").
+//      + rename) or, when nothing is pending and no notice is owed, the message is removed
+//      ("QID: removed"). A failure or success notice that cannot be committed (disk full, …) stays
+//      owed (RecipientState::notice_owed, saved with the state): the message is kept and the
+//      notice queued at the next attempt, after a restart too; its recipients are not tried again.
 //
 // Timing: one alarm (QueueClock, relay/core/queue_clock.hpp; in production a steady timer) for
 // the earliest due message; an idle queue has no work pending on the event loop at all (no
@@ -116,7 +119,8 @@ class QueueManager final : public QueueControl {
   void arm_timer();
   void run_due();
   [[nodiscard]] boost::asio::awaitable<void> attempt(QueueId id);
-  [[nodiscard]] boost::asio::awaitable<void> queue_notice(const Entry& entry, DsnKind kind, std::vector<std::size_t> recipients);
+  // Commits a notice of `kind` about `recipients` of message `id`; false when it could not be.
+  [[nodiscard]] boost::asio::awaitable<bool> queue_notice(QueueId id, DsnKind kind, std::vector<std::size_t> recipients);
   // The wait after the attempt that just ended (retry_delay: backoff, cut to the lifetime left).
   [[nodiscard]] std::chrono::milliseconds retry_wait(const Entry& entry, std::int64_t wall_now_ms) const;
   [[nodiscard]] std::int64_t wall_ms() const;  // clock_->wall(), unix milliseconds

@@ -15,6 +15,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <sys/resource.h>
+
+#include <csignal>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -563,6 +567,126 @@ INSTANTIATE_TEST_SUITE_P(
         // Forward 1 h: past the lifetime; the next attempt (on time) bounces.
         WallStepRow{"Forward1h", 50ms, false, 3600000ms, 3000ms, {0ms, 100ms}, {100ms}}),
     [](const ::testing::TestParamInfo<WallStepRow>& p) { return std::string(p.param.name); });
+
+// ── A notice that cannot be queued ─────────────────────────────────────────────────────────
+// "Disk full" without a small file system: RLIMIT_FSIZE stops every file this process writes at
+// `bytes` (a write past it fails with EFBIG; SIGXFSZ is ignored meanwhile). A notice (> 2 KB)
+// cannot be committed; a state file (< 1 KB) still can.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    EXPECT_EQ(::getrlimit(RLIMIT_FSIZE, &saved_), 0);
+    old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit = saved_;
+    limit.rlim_cur = bytes;
+    EXPECT_EQ(::setrlimit(RLIMIT_FSIZE, &limit), 0);
+  }
+  ~FileSizeLimit() {
+    lift();
+    std::signal(SIGXFSZ, old_handler_);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+  void lift() { EXPECT_EQ(::setrlimit(RLIMIT_FSIZE, &saved_), 0); }
+
+ private:
+  rlimit saved_{};
+  void (*old_handler_)(int) = SIG_DFL;
+};
+
+struct OwedNoticeRow {
+  const char* name;
+  std::string outcome;               // for b@final.test
+  std::uint8_t notify;
+  std::chrono::milliseconds max_lifetime;
+  std::chrono::milliseconds decided;  // the attempt that makes the recipient final
+  RecipientStatus status;             // … as what
+  int deliveries;                     // attempts to final.test in all
+};
+void PrintTo(const OwedNoticeRow& row, std::ostream* os) { *os << row.name; }
+
+class QueueOwedNoticeTest : public QueueManagerTest, public ::testing::WithParamInterface<OwedNoticeRow> {};
+
+TEST_P(QueueOwedNoticeTest, TheOriginalStaysUntilTheNoticeIsQueued) {
+  const OwedNoticeRow& row = GetParam();
+  outcomes_["final.test"] = row.outcome;
+  cfg_.queue.max_lifetime = row.max_lifetime;
+  auto q = manager();
+  auto m = message("a@org.test", {"b@final.test"}, row.notify);
+  const QueueId id = m.envelope.id;
+  FileSizeLimit disk_full(1024);
+  q->enqueue(std::move(m));
+  clock_->run_for(row.decided);
+  EXPECT_EQ(q->counters().notices, 0u) << "the notice cannot have been queued";
+  EXPECT_EQ(q->size(), 1u) << "the original is kept";
+  auto on_disk = Spool::load(spool_->directory(), id);
+  ASSERT_TRUE(on_disk) << "the original is kept on disk";
+  EXPECT_EQ(on_disk->state.recipients.at(0).status, row.status) << "final, not pending again";
+  EXPECT_TRUE(on_disk->state.recipients.at(0).notice_owed) << "the owed notice is saved";
+  // Still no space: tried again at the backoff's pace (0, 100, 300, 700 ms), never in a loop,
+  // the recipient never again.
+  clock_->run_for(1000ms - row.decided);
+  EXPECT_EQ(q->counters().attempts, 4u);
+  EXPECT_EQ(q->counters().notices, 0u);
+  EXPECT_EQ(calls_to("final.test"), row.deliveries);
+  disk_full.lift();
+  ASSERT_TRUE(run_until([&] { return q->size() == 0; }));
+  EXPECT_EQ(times_of("org.test"), Times{1100ms}) << "queued at the next attempt once there is space";
+  EXPECT_EQ(q->counters().notices, 1u);
+  EXPECT_EQ(calls_to("final.test"), row.deliveries);
+  EXPECT_TRUE(Spool::scan(spool_->directory()).empty()) << "the original is removed once the notice is queued";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, QueueOwedNoticeTest,
+    ::testing::Values(OwedNoticeRow{"FailureNoticeAfterAHardBounce", "bounced", notify_unset, 5s, 0ms, RecipientStatus::bounced, 1},
+                      OwedNoticeRow{"FailureNoticeAtTheLifetime", "deferred", notify_unset, 100ms, 100ms, RecipientStatus::bounced, 2},
+                      OwedNoticeRow{"SuccessNotice", "sent", notify_success, 5s, 0ms, RecipientStatus::sent, 1}),
+    [](const ::testing::TestParamInfo<OwedNoticeRow>& p) { return std::string(p.param.name); });
+
+TEST_F(QueueManagerTest, AnOwedNoticeIsQueuedAfterARestart) {
+  outcomes_["fail.test"] = "bounced";
+  auto m = message("a@org.test", {"b@fail.test"});
+  const QueueId id = m.envelope.id;
+  {
+    auto q = manager();
+    FileSizeLimit disk_full(1024);
+    q->enqueue(std::move(m));
+    clock_->run_for(0ms);
+    EXPECT_EQ(q->counters().notices, 0u);
+    EXPECT_EQ(q->size(), 1u);
+  }  // the daemon stops; space returns
+  std::vector<std::string> warnings;
+  auto recovered = spool_->recover(&warnings);
+  EXPECT_TRUE(warnings.empty()) << warnings.front();
+  ASSERT_EQ(recovered.size(), 1u);
+  EXPECT_EQ(recovered[0].envelope.id, id);
+  EXPECT_TRUE(recovered[0].state.recipients.at(0).notice_owed);
+  auto q = manager();
+  q->load(std::move(recovered));
+  ASSERT_TRUE(run_until([&] { return q->size() == 0; }));
+  EXPECT_EQ(times_of("org.test"), Times{100ms}) << "at the saved next attempt";
+  EXPECT_EQ(calls_to("fail.test"), 1) << "the bounced recipient is not tried again";
+  EXPECT_EQ(q->counters().notices, 1u);
+  EXPECT_TRUE(Spool::scan(spool_->directory()).empty());
+}
+
+TEST_F(QueueManagerTest, StateFilesWithoutTheOwedNoticeFieldStillLoad) {
+  // State files written before notice_owed existed: read as "nothing owed".
+  auto m = message("a@org.test", {"b@ok.test"});
+  const auto path = spool_->directory() / "state" / m.envelope.id.str();
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << R"({"version":1,"recipients":[{"status":"pending","dsn":"4.7.5","reason":"r","remote_mta":"",)"
+        << R"("diagnostic":"","last_attempt":5,"delay_notified":true}],"attempts":2,"next_attempt":0,"hold":false,"forced_expire":false})";
+  }
+  std::vector<std::string> warnings;
+  auto loaded = Spool::load(spool_->directory(), m.envelope.id);
+  ASSERT_TRUE(loaded);
+  EXPECT_EQ(loaded->state.attempts, 2u) << "the file was read, not replaced by the initial state";
+  EXPECT_TRUE(loaded->state.recipients.at(0).delay_notified);
+  EXPECT_FALSE(loaded->state.recipients.at(0).notice_owed);
+}
 
 }  // namespace
 }  // namespace danerelay::relay
