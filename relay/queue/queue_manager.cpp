@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -63,6 +64,10 @@ std::string read_message(const Envelope& envelope, std::uint64_t limit) {
   text.resize(static_cast<std::size_t>(in.gcount()));
   return text;
 }
+
+// How often a notice takes a fresh queue id after a collision before it gives up (until the next
+// attempt): a clock step makes one collision unlikely and a run of them next to impossible.
+constexpr int kCollisionRetries = 16;
 
 // The notices a recipient's final status owes (delay notices are owed while it is pending).
 constexpr DsnKind kOwedKinds[] = {DsnKind::failure, DsnKind::success};
@@ -139,6 +144,9 @@ QueueManager::~QueueManager() = default;
 void QueueManager::load(std::vector<QueuedMessage> messages) {
   for (auto& m : messages) {
     const QueueId id = m.envelope.id;
+    // New ids stay above the queued ones, also when the clock stepped back while the daemon was
+    // down (ids are arrival microseconds).
+    QueueId::not_below(id, clock_->wall());
     // The saved next attempt is wall time (the monotonic clock means nothing across a restart):
     // due after what is left of it now, or at once.
     const std::int64_t due = mono_ms() + std::max<std::int64_t>(0, m.state.next_attempt - wall_ms());
@@ -440,7 +448,19 @@ asio::awaitable<bool> QueueManager::queue_notice(QueueId id, DsnKind kind, std::
   // The notice carries what the original needed: 8-bit text (BODY=8BITMIME), UTF-8 addresses.
   env.eightbit = std::any_of(notice.begin(), notice.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
   env.smtputf8 = envelope.smtputf8;
-  const SpoolResult r = co_await spool_.commit(std::move(notice), env);
+  env.id = QueueId::next(clock_->wall());
+  SpoolResult r = co_await spool_.commit(notice, env);
+  // The spool never replaces a message file: a failed commit whose name is taken was a queue-id
+  // collision (a clock that stepped back, ids of files this process did not load). That id is
+  // somebody else's; a fresh one, above it, is ours.
+  for (int retry = 0; !r.ok() && retry < kCollisionRetries; ++retry) {
+    std::error_code ec;
+    if (!std::filesystem::exists(spool_.directory() / "msg" / env.id.str(), ec)) break;
+    bounce_log_->warn("{}: queue id {} is taken in the spool; the notice gets a fresh one", id.str(), env.id.str());
+    QueueId::not_below(env.id, clock_->wall());
+    env.id = QueueId::next(clock_->wall());
+    r = co_await spool_.commit(notice, env);
+  }
   const char* what = kind == DsnKind::failure ? "non-delivery notification"
                      : kind == DsnKind::delay ? "delay notification"
                                               : "delivery status notification";

@@ -84,7 +84,8 @@ class QueueManager final : public QueueControl {
   QueueManager(const QueueManager&) = delete;
   QueueManager& operator=(const QueueManager&) = delete;
 
-  // Messages recovered from the spool at start; scheduled by their saved next-attempt time.
+  // Messages recovered from the spool at start; scheduled by their saved next-attempt time. New
+  // queue ids (inbound mail, notices) stay above theirs (QueueId::not_below).
   void load(std::vector<QueuedMessage> messages);
   // A message the SMTP server has just committed: its first attempt starts at once.
   void enqueue(QueuedMessage message);

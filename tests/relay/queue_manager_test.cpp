@@ -18,8 +18,10 @@
 #include <sys/resource.h>
 
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -32,6 +34,10 @@
 #endif
 
 namespace danerelay::relay {
+
+// Failure messages show the id, not its bytes (found by argument-dependent lookup).
+inline void PrintTo(const QueueId& id, std::ostream* os) { *os << id.str(); }
+
 namespace {
 
 namespace asio = boost::asio;
@@ -101,8 +107,9 @@ class QueueManagerTest : public ::testing::Test {
 
   // A message committed to the spool, arriving now (virtual wall time unless told otherwise).
   QueuedMessage message(const std::string& sender, std::vector<std::string> to, std::uint8_t notify = notify_unset,
-                        std::optional<Clock::time_point> arrival = std::nullopt) {
+                        std::optional<Clock::time_point> arrival = std::nullopt, std::optional<QueueId> id = std::nullopt) {
     Envelope env;
+    if (id) env.id = *id;
     env.sender = sender;
     env.arrival = arrival.value_or(clock_->wall());
     for (auto& t : to) env.recipients.push_back(Recipient{t, {}, notify});
@@ -686,6 +693,55 @@ TEST_F(QueueManagerTest, StateFilesWithoutTheOwedNoticeFieldStillLoad) {
   EXPECT_EQ(loaded->state.attempts, 2u) << "the file was read, not replaced by the initial state";
   EXPECT_TRUE(loaded->state.recipients.at(0).delay_notified);
   EXPECT_FALSE(loaded->state.recipients.at(0).notice_owed);
+}
+
+// ── Queue ids after a wall-clock step ─────────────────────────────────────────────────────
+
+// `id` + `n` µs, as an id.
+QueueId id_plus(const QueueId& id, std::uint64_t n) {
+  std::uint64_t v = (std::stoull(id.str(), nullptr, 16) + n) & ((std::uint64_t{1} << 48) - 1);
+  static constexpr char digits[] = "0123456789ABCDEF";
+  std::string text(12, '0');
+  for (int i = 11; i >= 0; --i, v >>= 4) text[static_cast<std::size_t>(i)] = digits[v & 0xf];
+  return *QueueId::parse(text);
+}
+
+TEST_F(QueueManagerTest, ANoticeWhoseQueueIdIsTakenGetsAFreshOne) {
+  outcomes_["fail.test"] = "bounced";
+  auto q = manager();
+  auto m = message("a@org.test", {"b@fail.test"});
+  clock_->step_wall(-1h);
+  // Files under the next ids this process issues, which it did not load (a run whose clock
+  // was ahead): the notice's commit meets them (the spool refuses to replace a file: EEXIST).
+  const QueueId probe = QueueId::next(clock_->wall());
+  std::vector<std::filesystem::path> squatters;
+  for (std::uint64_t k = 1; k <= 4; ++k) {
+    squatters.push_back(spool_->directory() / "msg" / id_plus(probe, k).str());
+    std::ofstream(squatters.back(), std::ios::binary) << "somebody else's message";
+  }
+  q->enqueue(std::move(m));
+  ASSERT_TRUE(run_until([&] { return q->size() == 0 && calls_to("org.test") == 1; }));
+  EXPECT_EQ(times_of("org.test"), Times{0ms}) << "queued under a fresh id in the same attempt, not one attempt later";
+  EXPECT_EQ(q->counters().notices, 1u);
+  for (const auto& path : squatters) {
+    std::ifstream in(path, std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(text, "somebody else's message") << path << " was replaced";
+  }
+}
+
+TEST_F(QueueManagerTest, LoadedQueueIdsAreNotIssuedAgainAfterAClockStepBack) {
+  // Before the restart the clock was an hour ahead: the queued message's id is an hour "later"
+  // than the ids of now.
+  const QueueId probe = QueueId::next(clock_->wall());
+  const QueueId queued = id_plus(probe, std::uint64_t{3600} * 1000 * 1000);
+  auto m = message("a@org.test", {"b@ok.test"}, notify_unset, std::nullopt, queued);
+  ASSERT_EQ(m.envelope.id, queued);
+  auto q = manager();
+  std::vector<QueuedMessage> ms{m};
+  q->load(std::move(ms));
+  EXPECT_GT(QueueId::next(clock_->wall()), queued) << "a notice's id";
+  EXPECT_GT(spool_->begin()->id(), queued) << "an inbound message's id";
 }
 
 }  // namespace
