@@ -90,7 +90,8 @@ class QueueManager final : public QueueControl {
   // A message the SMTP server has just committed: its first attempt starts at once.
   void enqueue(QueuedMessage message);
 
-  // Stops starting attempts; completes when the active ones have ended or `grace` passed.
+  // Stops starting attempts; completes when the active ones have ended or `grace` passed (real
+  // time, not the injected clock: it bounds how long the process takes to stop).
   [[nodiscard]] boost::asio::awaitable<void> shutdown(std::chrono::milliseconds grace);
 
   [[nodiscard]] std::size_t size() const noexcept { return messages_.size(); }
