@@ -32,6 +32,10 @@ struct RecipientState {
   std::string diagnostic;     // RFC 3464 Diagnostic-Code value: "smtp; 550 5.1.1 No such user", empty: none
   std::int64_t last_attempt = 0;  // unix seconds, 0 = never
   bool delay_notified = false;    // a delay notice covered this recipient
+  // Sent or bounced, and the notice NOTIFY asks for (success or failure) is not in the queue yet:
+  // one that could not be queued (disk full, …) is tried again at the next attempt, after a
+  // restart too, and the message stays queued until every owed notice is.
+  bool notice_owed = false;
   friend bool operator==(const RecipientState&, const RecipientState&) = default;
 };
 

@@ -4,15 +4,18 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <random>
 
 #include "dns/destination.hpp"
+#include "relay/core/backoff.hpp"
 #include "relay/delivery/delivery_log.hpp"
 #include "relay/queue/dsn.hpp"
 #include "relay/core/logging.hpp"
@@ -30,10 +33,6 @@ namespace danerelay::relay {
 namespace asio = boost::asio;
 
 namespace {
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
-}
 
 std::int64_t to_ms(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -67,7 +66,55 @@ std::string read_message(const Envelope& envelope, std::uint64_t limit) {
   return text;
 }
 
+// How often a notice takes a fresh queue id after a collision before it gives up (until the next
+// attempt): a clock step makes one collision unlikely and a run of them next to impossible.
+constexpr int kCollisionRetries = 16;
+
+// The notices a recipient's final status owes (delay notices are owed while it is pending).
+constexpr DsnKind kOwedKinds[] = {DsnKind::failure, DsnKind::success};
+
+class SystemQueueClock final : public QueueClock {
+ public:
+  explicit SystemQueueClock(asio::any_io_executor executor) : executor_(std::move(executor)) {}
+  [[nodiscard]] Monotonic::time_point monotonic() const override { return Monotonic::now(); }
+  [[nodiscard]] Wall::time_point wall() const override { return Wall::now(); }
+  [[nodiscard]] std::unique_ptr<Alarm> make_alarm() override { return std::make_unique<TimerAlarm>(executor_); }
+
+ private:
+  class TimerAlarm final : public Alarm {
+   public:
+    explicit TimerAlarm(asio::any_io_executor executor) : timer_(std::move(executor)) {}
+    ~TimerAlarm() override { ++*generation_; }  // ~steady_timer cancels the wait
+    TimerAlarm(const TimerAlarm&) = delete;
+    TimerAlarm& operator=(const TimerAlarm&) = delete;
+    void set(Monotonic::time_point at, std::function<void()> fire) override {
+      const std::uint64_t mine = ++*generation_;
+      timer_.expires_at(at);  // cancels the pending wait
+      // The handler holds only the shared generation: it may run after this alarm is gone, or
+      // after a later set() (a completion already queued is not cancelled), and then does nothing.
+      timer_.async_wait([generation = generation_, mine, fire = std::move(fire)](boost::system::error_code ec) {
+        if (ec || *generation != mine) return;
+        fire();
+      });
+    }
+    void cancel() override {
+      ++*generation_;
+      timer_.cancel();
+    }
+
+   private:
+    asio::steady_timer timer_;
+    std::shared_ptr<std::uint64_t> generation_ = std::make_shared<std::uint64_t>(0);
+  };
+
+  asio::any_io_executor executor_;
+};
+
 }  // namespace
+
+std::shared_ptr<QueueClock> system_queue_clock(asio::any_io_executor executor) {
+  return std::make_shared<SystemQueueClock>(std::move(executor));
+}
 
 std::string header_section(const Envelope& envelope, std::size_t limit) {
   std::string text = read_message(envelope, limit);
@@ -76,23 +123,32 @@ std::string header_section(const Envelope& envelope, std::size_t limit) {
   return text;
 }
 
-QueueManager::QueueManager(asio::any_io_executor executor, const config::Config& config, Spool& spool, DeliverFunction deliver)
+QueueManager::QueueManager(asio::any_io_executor executor, const config::Config& config, Spool& spool, DeliverFunction deliver,
+                           std::shared_ptr<QueueClock> clock)
     : executor_(std::move(executor)),
       config_(config),
       spool_(spool),
       deliver_(std::move(deliver)),
       log_(logger("qmgr")),
       bounce_log_(logger("bounce")),
-      timer_(executor_) {}
+      clock_(clock ? std::move(clock) : system_queue_clock(executor_)),
+      alarm_(clock_->make_alarm()) {}
 
 QueueManager::~QueueManager() = default;
 
 void QueueManager::load(std::vector<QueuedMessage> messages) {
   for (auto& m : messages) {
     const QueueId id = m.envelope.id;
-    const std::int64_t due = m.state.next_attempt;
+    // New ids stay above the queued ones, also when the clock stepped back while the daemon was
+    // down (ids are arrival microseconds).
+    QueueId::not_below(id, clock_->wall());
+    // The saved next attempt is wall time (the monotonic clock means nothing across a restart):
+    // due after what is left of it now, or at once.
+    const std::int64_t due = mono_ms() + std::max<std::int64_t>(0, m.state.next_attempt - wall_ms());
     const bool held = m.state.hold;
-    messages_.insert_or_assign(id, Entry{std::move(m)});
+    Entry entry{std::move(m)};
+    entry.due = due;
+    messages_.insert_or_assign(id, std::move(entry));
     if (!held) schedule(id, due);
   }
   arm_timer();
@@ -101,8 +157,10 @@ void QueueManager::load(std::vector<QueuedMessage> messages) {
 void QueueManager::enqueue(QueuedMessage message) {
   const QueueId id = message.envelope.id;
   if (message.state.recipients.size() != message.envelope.recipients.size()) message.state = spool_format::initial_state(message.envelope);
-  messages_.insert_or_assign(id, Entry{std::move(message)});
-  schedule(id, 0);
+  Entry entry{std::move(message)};
+  entry.due = mono_ms();
+  messages_.insert_or_assign(id, std::move(entry));
+  schedule(id, mono_ms());
   arm_timer();
 }
 
@@ -121,24 +179,22 @@ void QueueManager::unschedule(const QueueId& id) {
 void QueueManager::arm_timer() {
   if (stopping_) return;
   if (due_.empty()) {
-    if (timer_due_ != INT64_MAX) timer_.cancel();
+    if (timer_due_ != INT64_MAX) alarm_->cancel();
     timer_due_ = INT64_MAX;
     return;
   }
   const std::int64_t first = due_.begin()->first;
   if (first == timer_due_) return;
   timer_due_ = first;
-  const std::int64_t wait = std::max<std::int64_t>(0, first - now_ms());
-  timer_.expires_after(std::chrono::milliseconds(wait));  // cancels the previous wait
-  timer_.async_wait([this, first](boost::system::error_code ec) {
-    if (ec || timer_due_ != first) return;
+  alarm_->set(QueueClock::Monotonic::time_point(std::chrono::milliseconds(first)), [this, first] {  // replaces the previous wait
+    if (timer_due_ != first) return;
     timer_due_ = INT64_MAX;
     run_due();
   });
 }
 
 void QueueManager::run_due() {
-  const std::int64_t now = now_ms();
+  const std::int64_t now = mono_ms();
   while (!stopping_ && !due_.empty() && due_.begin()->first <= now) {
     const QueueId id = due_.begin()->second;
     unschedule(id);
@@ -159,7 +215,8 @@ void QueueManager::run_due() {
           it2->second.active = false;
           --active_;
         }
-        schedule(id, now_ms() + config_.queue.min_backoff.count());
+        it2->second.due = mono_ms() + config_.queue.min_backoff.count();
+        schedule(id, it2->second.due);
         arm_timer();
       }
     });
@@ -167,14 +224,16 @@ void QueueManager::run_due() {
   arm_timer();
 }
 
-std::int64_t QueueManager::next_attempt_ms(const Entry& entry, std::int64_t now) const {
+std::int64_t QueueManager::wall_ms() const { return to_ms(clock_->wall()); }
+
+std::int64_t QueueManager::mono_ms() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_->monotonic().time_since_epoch()).count();
+}
+
+std::chrono::milliseconds QueueManager::retry_wait(const Entry& entry, std::int64_t wall_now_ms) const {
   const auto& q = config_.queue;
-  const std::uint32_t n = std::max<std::uint32_t>(1, entry.message.state.attempts);
-  std::int64_t backoff = q.min_backoff.count();
-  for (std::uint32_t i = 1; i < n && backoff < q.max_backoff.count(); ++i) backoff *= 2;
-  backoff = std::min<std::int64_t>(backoff, q.max_backoff.count());
-  const std::int64_t expiry = to_ms(entry.message.envelope.arrival) + q.max_lifetime.count();
-  return std::max(now, std::min(now + backoff, expiry));
+  const std::int64_t lifetime_left = to_ms(entry.message.envelope.arrival) + q.max_lifetime.count() - wall_now_ms;
+  return retry_delay(entry.message.state.attempts, q.min_backoff, q.max_backoff, std::chrono::milliseconds(lifetime_left));
 }
 
 asio::awaitable<void> QueueManager::attempt(QueueId id) {
@@ -241,7 +300,7 @@ asio::awaitable<void> QueueManager::attempt(QueueId id) {
     }
   }
 
-  const std::int64_t now = now_ms();
+  const std::int64_t now = wall_ms();
   const std::int64_t now_s = now / 1000;
   m.state.attempts += 1;
   std::vector<std::size_t> bounced, sent, pending;
@@ -293,24 +352,38 @@ asio::awaitable<void> QueueManager::attempt(QueueId id) {
 
   if (!entry.removed) {
     // Notices first, then the state that records them (a crash in between duplicates a notice
-    // at worst; the reverse order could lose one).
-    if (auto who = dsn_recipients(DsnKind::failure, m.envelope, m.state, bounced); !who.empty()) {
-      co_await queue_notice(entry, DsnKind::failure, who);
-    }
-    if (auto who = dsn_recipients(DsnKind::success, m.envelope, m.state, sent); !who.empty()) {
-      co_await queue_notice(entry, DsnKind::success, who);
+    // at worst; the reverse order could lose one). A failure or success notice is owed from the
+    // attempt that decides it until it is committed: one that cannot be queued now stays owed
+    // (saved with the state) and is queued at the next attempt, the original kept until then.
+    for (std::size_t i : dsn_recipients(DsnKind::failure, m.envelope, m.state, bounced)) m.state.recipients[i].notice_owed = true;
+    for (std::size_t i : dsn_recipients(DsnKind::success, m.envelope, m.state, sent)) m.state.recipients[i].notice_owed = true;
+    for (const DsnKind kind : kOwedKinds) {
+      const RecipientStatus final_status = kind == DsnKind::failure ? RecipientStatus::bounced : RecipientStatus::sent;
+      std::vector<std::size_t> owed;
+      for (std::size_t i = 0; i < m.state.recipients.size(); ++i) {
+        if (m.state.recipients[i].notice_owed && m.state.recipients[i].status == final_status) owed.push_back(i);
+      }
+      if (owed.empty()) continue;
+      if (co_await queue_notice(id, kind, owed)) {
+        for (std::size_t i : owed) m.state.recipients[i].notice_owed = false;
+      }
     }
     const auto warn_after = config_.queue.delay_warning.count();
     if (warn_after > 0 && !pending.empty() && now >= to_ms(m.envelope.arrival) + warn_after) {
+      // One that cannot be queued is tried again at the next attempt (delay_notified unset).
       if (auto who = dsn_recipients(DsnKind::delay, m.envelope, m.state, pending); !who.empty()) {
-        co_await queue_notice(entry, DsnKind::delay, who);
+        if (co_await queue_notice(id, DsnKind::delay, who)) {
+          for (std::size_t i : who) m.state.recipients[i].delay_notified = true;
+        }
       }
     }
   }
 
+  const bool owes_notice = std::any_of(m.state.recipients.begin(), m.state.recipients.end(),
+                                       [](const RecipientState& s) { return s.notice_owed; });
   entry.active = false;
   --active_;
-  if (entry.removed || pending.empty()) {
+  if (entry.removed || (pending.empty() && !owes_notice)) {
     const SpoolResult r = co_await spool_.remove(id);
     if (!r.ok()) log_->error("{}: cannot remove queue file: {}", id.str(), r.error);
     log_->info("{}: removed", id.str());
@@ -320,7 +393,11 @@ asio::awaitable<void> QueueManager::attempt(QueueId id) {
     arm_timer();
     co_return;
   }
-  m.state.next_attempt = entry.flush_requested ? now : next_attempt_ms(entry, now);
+  // Waits are monotonic (a wall-clock step neither delays nor hurries them); the saved time, for
+  // a restart and `queue list`, is wall time.
+  const std::chrono::milliseconds wait = entry.flush_requested ? std::chrono::milliseconds(0) : retry_wait(entry, now);
+  entry.due = mono_ms() + wait.count();
+  m.state.next_attempt = now + wait.count();
   entry.flush_requested = false;
   MessageState state = m.state;
   const SpoolResult r = co_await spool_.save(id, std::move(state));
@@ -329,14 +406,18 @@ asio::awaitable<void> QueueManager::attempt(QueueId id) {
   // active) or held the message while the state was being saved.
   if (auto again = messages_.find(id); again != messages_.end() && !again->second.removed && !again->second.active &&
                                        !again->second.message.state.hold) {
-    schedule(id, again->second.message.state.next_attempt);
+    schedule(id, again->second.due);
   }
   arm_timer();
 }
 
-asio::awaitable<void> QueueManager::queue_notice(const Entry& entry, DsnKind kind, std::vector<std::size_t> recipients) {
-  const QueuedMessage& m = entry.message;
-  Envelope original = m.envelope;
+asio::awaitable<bool> QueueManager::queue_notice(QueueId id, DsnKind kind, std::vector<std::size_t> recipients) {
+  auto found = messages_.find(id);
+  if (found == messages_.end()) co_return false;
+  // Copies: the entry may change while the notice is committed (operator hold or delete).
+  const Envelope envelope = found->second.message.envelope;
+  const MessageState state = found->second.message.state;
+  Envelope original = envelope;
   std::string text;
   if (kind == DsnKind::failure && original.ret != Ret::headers && original.size <= kReturnFullLimit) {
     text = read_message(original, kReturnFullLimit);
@@ -347,47 +428,51 @@ asio::awaitable<void> QueueManager::queue_notice(const Entry& entry, DsnKind kin
   DsnInput input;
   input.kind = kind;
   input.envelope = &original;
-  input.state = &m.state;
+  input.state = &state;
   input.recipients = recipients;
   input.original = std::move(text);
   input.reporting_mta = config_.server.hostname.empty() ? std::string("localhost") : config_.server.hostname;
   input.max_lifetime = std::chrono::duration_cast<std::chrono::seconds>(config_.queue.max_lifetime);
+  input.now = clock_->wall();
   std::string notice = make_dsn(input);
 
   Envelope env;
   env.sender = "";
-  env.recipients.push_back(Recipient{m.envelope.sender, {}, notify_never});
-  env.arrival = Clock::now();
+  env.recipients.push_back(Recipient{envelope.sender, {}, notify_never});
+  env.arrival = clock_->wall();
   // The notice carries what the original needed: 8-bit text (BODY=8BITMIME), UTF-8 addresses.
   env.eightbit = std::any_of(notice.begin(), notice.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
-  env.smtputf8 = m.envelope.smtputf8;
-  const SpoolResult r = co_await spool_.commit(std::move(notice), env);
+  env.smtputf8 = envelope.smtputf8;
+  env.id = QueueId::next(clock_->wall());
+  SpoolResult r = co_await spool_.commit(notice, env);
+  // The spool never replaces a message file: a failed commit whose name is taken was a queue-id
+  // collision (a clock that stepped back, ids of files this process did not load). That id is
+  // somebody else's; a fresh one, above it, is ours.
+  for (int retry = 0; !r.ok() && retry < kCollisionRetries; ++retry) {
+    std::error_code ec;
+    if (!std::filesystem::exists(spool_.directory() / "msg" / env.id.str(), ec)) break;
+    bounce_log_->warn("{}: queue id {} is taken in the spool; the notice gets a fresh one", id.str(), env.id.str());
+    QueueId::not_below(env.id, clock_->wall());
+    env.id = QueueId::next(clock_->wall());
+    r = co_await spool_.commit(notice, env);
+  }
   const char* what = kind == DsnKind::failure ? "non-delivery notification"
                      : kind == DsnKind::delay ? "delay notification"
                                               : "delivery status notification";
-  // The original entry may have gone while the notice was committed (operator delete).
-  auto it = messages_.find(m.envelope.id);
   if (!r.ok()) {
-    bounce_log_->error("{}: cannot queue sender {}: {}", m.envelope.id.str(), what, r.error);
-    if (kind == DsnKind::failure && it != messages_.end()) {
-      // Keep the recipients pending: the failure is reported again at the next attempt rather
-      // than never.
-      for (std::size_t i : recipients) it->second.message.state.recipients[i].status = RecipientStatus::pending;
-    }
-    co_return;
+    bounce_log_->error("{}: cannot queue sender {}: {}; trying again at the next attempt", id.str(), what, r.error);
+    co_return false;
   }
   ++counters_.notices;
-  bounce_log_->info("{}: sender {}: {}", m.envelope.id.str(), what, env.id.str());
-  if (kind == DsnKind::delay && it != messages_.end()) {
-    for (std::size_t i : recipients) it->second.message.state.recipients[i].delay_notified = true;
-  }
+  bounce_log_->info("{}: sender {}: {}", id.str(), what, env.id.str());
   QueuedMessage notice_message{env, spool_format::initial_state(env)};
   enqueue(std::move(notice_message));
+  co_return true;
 }
 
 asio::awaitable<void> QueueManager::shutdown(std::chrono::milliseconds grace) {
   stopping_ = true;
-  timer_.cancel();
+  alarm_->cancel();
   asio::steady_timer wait(executor_);
   const auto deadline = std::chrono::steady_clock::now() + grace;
   // Bounded wait for attempts in flight (only at shutdown; the queue never polls otherwise).
@@ -421,13 +506,14 @@ std::optional<std::string> QueueManager::show(const QueueId& id) {
 
 asio::awaitable<std::size_t> QueueManager::flush(std::optional<QueueId> id) {
   std::size_t count = 0;
-  const std::int64_t now = now_ms();
+  const std::int64_t now = mono_ms();
   for (auto& [key, e] : messages_) {
     if (id && key != *id) continue;
     if (e.removed || e.message.state.hold) continue;
     if (e.active) {
       e.flush_requested = true;
     } else {
+      e.due = now;
       schedule(key, now);
     }
     ++count;
@@ -461,7 +547,7 @@ asio::awaitable<std::size_t> QueueManager::release(QueueId id) {
   if (!r.ok()) log_->error("{}: cannot save queue state: {}", id.str(), r.error);
   log_->info("{}: released from hold", id.str());
   if (auto again = messages_.find(id); again != messages_.end() && !again->second.active && !again->second.message.state.hold) {
-    schedule(id, again->second.message.state.next_attempt);
+    schedule(id, again->second.due);
     arm_timer();
   }
   co_return 1;
@@ -497,7 +583,8 @@ asio::awaitable<std::size_t> QueueManager::expire(QueueId id) {
     if (again->second.active) {
       again->second.flush_requested = true;
     } else if (!again->second.message.state.hold) {
-      schedule(id, now_ms());
+      again->second.due = mono_ms();
+      schedule(id, again->second.due);
       run_due();
     }
   }

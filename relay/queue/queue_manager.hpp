@@ -13,12 +13,19 @@
 //      sender); delay notices after queue.delay_warning; success notices for NOTIFY=SUCCESS;
 //   4. notices are committed to the spool BEFORE the state that records them, so a crash in
 //      between can only duplicate a notice, never lose one; then the new state is saved (write-new
-//      + rename) or, when nothing is pending, the message is removed ("QID: removed").
+//      + rename) or, when nothing is pending and no notice is owed, the message is removed
+//      ("QID: removed"). A failure or success notice that cannot be committed (disk full, …) stays
+//      owed (RecipientState::notice_owed, saved with the state): the message is kept and the
+//      notice queued at the next attempt, after a restart too; its recipients are not tried again.
 //
-// Timing: one steady timer for the earliest due message; an idle queue has no work pending on
-// the event loop at all (no polling). Backoff after attempt n (n ≥ 1) is
-// min(max_backoff, min_backoff · 2^(n−1)), and never beyond arrival + max_lifetime, so the bounce
-// comes at the configured lifetime rather than one backoff later.
+// Timing: one alarm (QueueClock, relay/core/queue_clock.hpp; in production a steady timer) for
+// the earliest due message; an idle queue has no work pending on the event loop at all (no
+// polling). The wait after attempt n is retry_delay() (relay/core/backoff.hpp):
+// min(max_backoff, min_backoff · 2^(n−1)), cut to what is left of the lifetime, so the bounce
+// comes at the configured lifetime rather than one backoff later. Waits run on the monotonic
+// clock, so a wall-clock step neither delays nor hurries a retry; the lifetime and
+// delay_warning are measured on the wall clock from the arrival (as Postfix does), and the
+// next-attempt time saved for a restart is wall time.
 //
 // Threads: everything runs on the executor given to the constructor (one io_context thread).
 #pragma once
@@ -26,7 +33,6 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -45,6 +51,7 @@
 #include "relay/delivery/delivery.hpp"
 #include "relay/queue/dsn.hpp"
 #include "relay/control/queue_control.hpp"
+#include "relay/core/queue_clock.hpp"
 #include "relay/queue/spool.hpp"
 
 namespace spdlog {
@@ -69,18 +76,22 @@ class QueueManager final : public QueueControl {
   using DeliverFunction = std::function<boost::asio::awaitable<std::vector<RecipientResult>>(Envelope, std::string domain,
                                                                                              int attempt)>;
 
-  // `config`, `spool`, and what `deliver` refers to must outlive the manager.
-  QueueManager(boost::asio::any_io_executor executor, const config::Config& config, Spool& spool, DeliverFunction deliver);
+  // `config`, `spool`, and what `deliver` refers to must outlive the manager. `clock`: null →
+  // system_queue_clock(executor); tests pass virtual time (tests/relay/fake_queue_clock.hpp).
+  QueueManager(boost::asio::any_io_executor executor, const config::Config& config, Spool& spool, DeliverFunction deliver,
+               std::shared_ptr<QueueClock> clock = nullptr);
   ~QueueManager() override;
   QueueManager(const QueueManager&) = delete;
   QueueManager& operator=(const QueueManager&) = delete;
 
-  // Messages recovered from the spool at start; scheduled by their saved next-attempt time.
+  // Messages recovered from the spool at start; scheduled by their saved next-attempt time. New
+  // queue ids (inbound mail, notices) stay above theirs (QueueId::not_below).
   void load(std::vector<QueuedMessage> messages);
   // A message the SMTP server has just committed: its first attempt starts at once.
   void enqueue(QueuedMessage message);
 
-  // Stops starting attempts; completes when the active ones have ended or `grace` passed.
+  // Stops starting attempts; completes when the active ones have ended or `grace` passed (real
+  // time, not the injected clock: it bounds how long the process takes to stop).
   [[nodiscard]] boost::asio::awaitable<void> shutdown(std::chrono::milliseconds grace);
 
   [[nodiscard]] std::size_t size() const noexcept { return messages_.size(); }
@@ -102,6 +113,7 @@ class QueueManager final : public QueueControl {
     bool active = false;
     bool removed = false;        // deleted by an operator while active: drop when the attempt ends
     bool flush_requested = false;  // flushed while active: run again right after
+    std::int64_t due = 0;          // next attempt, monotonic ms (kept while held, for release)
   };
 
   void schedule(const QueueId& id, std::int64_t due_ms);
@@ -109,8 +121,12 @@ class QueueManager final : public QueueControl {
   void arm_timer();
   void run_due();
   [[nodiscard]] boost::asio::awaitable<void> attempt(QueueId id);
-  [[nodiscard]] boost::asio::awaitable<void> queue_notice(const Entry& entry, DsnKind kind, std::vector<std::size_t> recipients);
-  [[nodiscard]] std::int64_t next_attempt_ms(const Entry& entry, std::int64_t now_ms) const;
+  // Commits a notice of `kind` about `recipients` of message `id`; false when it could not be.
+  [[nodiscard]] boost::asio::awaitable<bool> queue_notice(QueueId id, DsnKind kind, std::vector<std::size_t> recipients);
+  // The wait after the attempt that just ended (retry_delay: backoff, cut to the lifetime left).
+  [[nodiscard]] std::chrono::milliseconds retry_wait(const Entry& entry, std::int64_t wall_now_ms) const;
+  [[nodiscard]] std::int64_t wall_ms() const;  // clock_->wall(), unix milliseconds
+  [[nodiscard]] std::int64_t mono_ms() const;  // clock_->monotonic(), milliseconds of its epoch
 
   boost::asio::any_io_executor executor_;
   const config::Config& config_;
@@ -119,14 +135,19 @@ class QueueManager final : public QueueControl {
   std::shared_ptr<spdlog::logger> log_;   // "qmgr"
   std::shared_ptr<spdlog::logger> bounce_log_;  // "bounce"
   std::map<QueueId, Entry> messages_;
-  std::multimap<std::int64_t, QueueId> due_;          // next attempt (unix ms) → message
+  std::multimap<std::int64_t, QueueId> due_;          // next attempt (monotonic ms) → message
   std::map<QueueId, std::multimap<std::int64_t, QueueId>::iterator> due_index_;
-  boost::asio::steady_timer timer_;
+  std::shared_ptr<QueueClock> clock_;
+  std::unique_ptr<QueueClock::Alarm> alarm_;   // the earliest due message
   std::int64_t timer_due_ = INT64_MAX;
   std::size_t active_ = 0;
   bool stopping_ = false;
   QueueCounters counters_;
 };
+
+// The production clock: steady_clock, system_clock, and an Asio steady_timer on `executor` for
+// the alarm (an alarm that is not set keeps no work on the event loop).
+[[nodiscard]] std::shared_ptr<QueueClock> system_queue_clock(boost::asio::any_io_executor executor);
 
 // The production DeliverFunction: route_for (policy, next hop), resolve_destination through the
 // validating resolver, a concurrency permit per domain, relay::deliver with the SMTP connector.

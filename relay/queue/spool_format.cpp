@@ -150,7 +150,8 @@ std::string state_record(const MessageState& s) {
                      {"remote_mta", r.remote_mta},
                      {"diagnostic", r.diagnostic},
                      {"last_attempt", r.last_attempt},
-                     {"delay_notified", r.delay_notified}});
+                     {"delay_notified", r.delay_notified},
+                     {"notice_owed", r.notice_owed}});
   }
   j["recipients"] = std::move(rcpts);
   j["attempts"] = s.attempts;
@@ -174,6 +175,7 @@ MessageState parse_state_record(std::string_view text) {
     rs.diagnostic = r.at("diagnostic").get<std::string>();
     rs.last_attempt = r.at("last_attempt").get<std::int64_t>();
     rs.delay_notified = r.at("delay_notified").get<bool>();
+    rs.notice_owed = r.value("notice_owed", false);  // absent before the field existed
     s.recipients.push_back(std::move(rs));
   }
   s.attempts = j.at("attempts").get<std::uint32_t>();

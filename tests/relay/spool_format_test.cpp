@@ -74,6 +74,7 @@ TEST(SpoolFormat, StateRecordGolden) {
   s.recipients[1].reason = "TLSA records do not match";
   s.recipients[1].diagnostic = "smtp; 421 bad \xff byte";
   s.recipients[1].delay_notified = true;
+  s.recipients[1].notice_owed = true;  // added after format 1 shipped: readers treat it as absent = false
   s.attempts = 3;
   s.next_attempt = 1796295000;
   s.hold = false;
@@ -81,10 +82,10 @@ TEST(SpoolFormat, StateRecordGolden) {
   // The byte that is not UTF-8 is stored as U+FFFD, never failing the save.
   EXPECT_EQ(state_record(s),
             R"({"attempts":3,"forced_expire":true,"hold":false,"next_attempt":1796295000,"recipients":[)"
-            R"({"delay_notified":false,"diagnostic":"","dsn":"2.0.0","last_attempt":1796294755,"reason":"",)"
-            R"("remote_mta":"mx.example.net","status":"sent"},{"delay_notified":true,)"
+            R"({"delay_notified":false,"diagnostic":"","dsn":"2.0.0","last_attempt":1796294755,"notice_owed":false,)"
+            R"("reason":"","remote_mta":"mx.example.net","status":"sent"},{"delay_notified":true,)"
             "\"diagnostic\":\"smtp; 421 bad \xEF\xBF\xBD byte\","
-            R"("dsn":"4.7.5","last_attempt":0,"reason":"TLSA records do not match","remote_mta":"",)"
+            R"("dsn":"4.7.5","last_attempt":0,"notice_owed":true,"reason":"TLSA records do not match","remote_mta":"",)"
             R"("status":"pending"}],"version":1})");
 }
 
