@@ -258,6 +258,10 @@ std::string format_show(const QueuedMessage& message, const std::string& headers
     if (!rs.diagnostic.empty()) line("  Diagnostic", printable(rs.diagnostic));
     if (rs.last_attempt != 0) line("  Last attempt", local_time_text(rs.last_attempt));
     if (rs.delay_notified) line("  Delay notice", "sent");
+    if (rs.notice_owed) {
+      line("  Notice", std::string(rs.status == RecipientStatus::sent ? "success" : "non-delivery") +
+                           " notice owed to the sender (could not be queued; retried at the next attempt)");
+    }
   }
   out += '\n';
   out += headers;

@@ -311,6 +311,21 @@ TEST_F(QueueFormat, JsonLinesParseBackWithPostqueueFieldNames) {
 
 // ---- show -------------------------------------------------------------------------------------
 
+// Item 5 of "trust at the edges": a notice that could not be queued is owed; `queue show` says so.
+TEST_F(QueueFormat, ShowSaysWhichNoticeIsOwed) {
+  QueuedMessage m = message("0123456789AB", kNov23);
+  add_rcpt(m, "bob@example.net", "", RecipientStatus::bounced, "");
+  add_rcpt(m, "carol@example.net", "", RecipientStatus::sent, "");
+  add_rcpt(m, "dave@example.net", "", RecipientStatus::sent, "");
+  m.state.recipients[0].notice_owed = true;
+  m.state.recipients[1].notice_owed = true;
+  const auto text = danerelay::relay::format_show(m, "");
+  EXPECT_NE(text.find("  Notice:       non-delivery notice owed to the sender (could not be queued; retried at the next attempt)\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("  Notice:       success notice owed to the sender"), std::string::npos) << text;
+  EXPECT_EQ(text.find("Notice:", text.find("<dave@example.net>")), std::string::npos) << text;
+}
+
 TEST_F(QueueFormat, ShowHasEnvelopeRecipientStateAndHeaders) {
   danerelay::testsupport::TempDir dir("queue-show");
   const auto file = dir.path() / "msg";
