@@ -263,6 +263,7 @@ TEST_F(RelayEndToEnd, L01_TooManyReceivedFieldsAreRefusedAtTheEndOfDataAndNothin
   }
   EXPECT_EQ(bodies_with(*mx, "Subject: loop") + bodies_with(*mx6, "Subject: loop"), 0) << "refused messages are never delivered";
   EXPECT_EQ(mx->stats().bodies() + mx6->stats().bodies(), 2);
+  EXPECT_EQ(mx->stats().transactions.size() + mx6->stats().transactions.size(), 2u) << "no MAIL for a refused message";
 }
 
 // The same with [limits] max_hops = 5: 4 + ours = 5 refused, 3 + ours = 4 accepted; Received:
@@ -286,6 +287,7 @@ TEST_F(RelayEndToEnd, L01_ConfiguredMaxHopsIsTheLimit) {
   EXPECT_EQ(bodies_with(*mx, "Subject: pasted") + bodies_with(*mx6, "Subject: pasted"), 1);
   EXPECT_EQ(bodies_with(*mx, "Subject: five4") + bodies_with(*mx6, "Subject: five4"), 0);
   EXPECT_EQ(mx->stats().bodies() + mx6->stats().bodies(), 2);
+  EXPECT_EQ(mx->stats().transactions.size() + mx6->stats().transactions.size(), 2u) << "no MAIL for a refused message";
 }
 
 // An MX RRset whose targets are all invalid host names (badmx.test: "-bad-", "under_score",
