@@ -368,6 +368,28 @@ TEST_F(Destination, N01_NullMxBounces) {
   EXPECT_EQ(r.answers.size(), 1u);
 }
 
+TEST_F(Destination, MxRrsetWithOnlyInvalidHostNamesDefersAndIsNotNullMx) {
+  // badmx.test publishes a secure MX RRset of "-bad-", "under_score" and "bang!" (all with secure
+  // A records): none is an LDH host name, so none may be used, and it is not RFC 7505 null MX.
+  auto r = resolve("badmx.test");
+  EXPECT_EQ(r.plan.status, PlanStatus::failed);
+  EXPECT_EQ(r.plan.problem, Problem::mx_no_valid_names) << to_string(r.plan.problem);
+  EXPECT_EQ(r.plan.reason, "MX RRset for badmx.test has no valid host names");
+  EXPECT_EQ(r.plan.mx_security, Verdict::secure);
+  EXPECT_TRUE(r.plan.hosts.empty());
+  EXPECT_EQ(r.answers.size(), 1u) << "no address lookup for an invalid name";
+  const Answer& mx = r.answers.at(Query{"badmx.test", RRType::MX});
+  EXPECT_EQ(mx.verdict, Verdict::secure);
+  for (const std::string name : {"-bad-.badmx.test", "under_score.badmx.test", "bang!.badmx.test"}) {
+    const std::string note = "MX target \"" + name + "\" is not a valid host name; ignored";
+    EXPECT_NE(std::find(r.plan.notes.begin(), r.plan.notes.end(), note), r.plan.notes.end()) << note;
+  }
+  const relay::Outcome o = relay::outcome_of(r.plan);
+  EXPECT_EQ(o.action, relay::Action::defer);
+  EXPECT_EQ(o.status, "4.4.3");
+  EXPECT_EQ(o.text, "MX RRset for badmx.test has no valid host names");
+}
+
 // --- Insecure, bogus and failing DNS (D-02, D-03, D-05, D-12, D-24) ----------------------------
 
 TEST_F(Destination, D12_InsecureZoneIgnoresItsTlsa) {

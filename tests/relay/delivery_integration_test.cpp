@@ -216,9 +216,26 @@ TEST_F(DeliveryEndToEnd, RequiredTlsHandshakeFailureIsDeferredNeverPlaintext) {
   auto s6 = sink("::1", "mx.secure.test", o);
   NEED_SINK(s4 && s6);
   auto r = deliver_to("secure.test");
+  ASSERT_EQ(r.results.size(), 1u);
   EXPECT_EQ(r.results[0].status, DeliveryStatus::deferred) << all(r);
+  EXPECT_EQ(r.results[0].dsn, "4.7.5");
+  // The reason is the handshake itself, not a certificate the verifier refused.
+  EXPECT_EQ(r.results[0].reason, "Cannot start TLS: handshake failure") << all(r);
+  EXPECT_EQ(r.results[0].failure, Failure::tls_handshake) << all(r);
+  EXPECT_TRUE(logged(r, "relay=mx.secure.test[::1]:25, ")) << all(r);
+  EXPECT_TRUE(logged(r, "dsn=4.7.5, status=deferred (Cannot start TLS: handshake failure)")) << all(r);
+  EXPECT_FALSE(logged(r, "certificate verification failed")) << all(r);
+  EXPECT_FALSE(logged(r, "trying again without TLS")) << all(r);
+  // Both addresses were tried with TLS, each once, and neither without it.
+  EXPECT_EQ(r.attempts, (std::vector<std::string>{"mx.secure.test[127.0.0.11]", "mx.secure.test[::1]"}));
   for (const auto& a : r.attempts) EXPECT_EQ(a.find(" plain"), std::string::npos) << a;
-  EXPECT_TRUE(s4->stats().transactions.empty());
+  for (auto* s : {s4.get(), s6.get()}) {
+    const auto st = s->stats();
+    EXPECT_EQ(st.connections, 1);
+    EXPECT_EQ(st.tls_failures, 1);
+    EXPECT_EQ(st.tls_handshakes, 0);
+    EXPECT_TRUE(st.transactions.empty());
+  }
 }
 
 TEST_F(DeliveryEndToEnd, D10_FirstMxFailingDaneIsSkippedAndTheSecondDelivers) {
@@ -238,8 +255,19 @@ TEST_F(DeliveryEndToEnd, D45_BothMxFailingDaneIsDeferredAndNeitherReceivesTheMes
   auto s2 = sink("127.0.0.132", "mx1.multi.test");
   NEED_SINK(s1 && s2);
   auto r = deliver_to("twomx.test");
+  ASSERT_EQ(r.results.size(), 1u);
   EXPECT_EQ(r.results[0].status, DeliveryStatus::deferred) << all(r);
   EXPECT_EQ(r.results[0].dsn, "4.7.5");
+  EXPECT_EQ(r.results[0].reason, "Server certificate not verified") << all(r);
+  EXPECT_EQ(r.results[0].failure, Failure::tls_authentication) << all(r);
+  // Each host failed because no TLSA record matched its certificate (X509_V_ERR_DANE_NO_MATCH).
+  EXPECT_TRUE(logged(r, "server certificate verification failed for mx1.twomx.test[127.0.0.131]:25: "
+                        "num=65:no matching DANE TLSA records")) << all(r);
+  EXPECT_TRUE(logged(r, "server certificate verification failed for mx2.twomx.test[127.0.0.132]:25: "
+                        "num=65:no matching DANE TLSA records")) << all(r);
+  EXPECT_TRUE(logged(r, "relay=mx2.twomx.test[127.0.0.132]:25, ")) << all(r);
+  EXPECT_TRUE(logged(r, "dsn=4.7.5, status=deferred (Server certificate not verified)")) << all(r);
+  EXPECT_EQ(r.attempts, (std::vector<std::string>{"mx1.twomx.test[127.0.0.131]", "mx2.twomx.test[127.0.0.132]"}));
   EXPECT_TRUE(s1->stats().transactions.empty());
   EXPECT_TRUE(s2->stats().transactions.empty());
   EXPECT_EQ(s1->stats().bodies() + s2->stats().bodies(), 0);
@@ -258,8 +286,18 @@ TEST_F(DeliveryEndToEnd, D40_DaneTaWithALeafForAnotherNameIsDeferred) {
   auto s = sink("127.0.0.141", "mx.secure.test");  // issued by the same CA, but for another name
   NEED_SINK(s);
   auto r = deliver_to("danetta.test");
+  ASSERT_EQ(r.results.size(), 1u);
   EXPECT_EQ(r.results[0].status, DeliveryStatus::deferred) << all(r);
   EXPECT_EQ(r.results[0].dsn, "4.7.5");
+  EXPECT_EQ(r.results[0].reason, "Server certificate not verified") << all(r);
+  EXPECT_EQ(r.results[0].failure, Failure::tls_authentication) << all(r);
+  // The 2 0 1 record does match the CA in the chain: the failure is the name (X509_V_ERR_HOSTNAME_MISMATCH).
+  EXPECT_TRUE(logged(r, "server certificate verification failed for mx.danetta.test[127.0.0.141]:25: num=62:hostname mismatch"))
+      << all(r);
+  EXPECT_FALSE(logged(r, "no matching DANE TLSA records")) << all(r);
+  EXPECT_TRUE(logged(r, "relay=mx.danetta.test[127.0.0.141]:25, ")) << all(r);
+  EXPECT_TRUE(logged(r, "dsn=4.7.5, status=deferred (Server certificate not verified)")) << all(r);
+  EXPECT_EQ(r.attempts, std::vector<std::string>{"mx.danetta.test[127.0.0.141]"});
   EXPECT_TRUE(s->stats().transactions.empty());
 }
 

@@ -191,6 +191,145 @@ TEST_F(RelayEndToEnd, B01_UndeliverableMailBouncesAtTheLifetimeWithAnRfc3464Repo
   ASSERT_TRUE(daemon_->wait_log(qid + ": removed", 10s));
 }
 
+// A message whose header section carries `received` Received: fields (hop n → hop n+1), then
+// the usual fields; the body has more Received: lines when `body_received` (they never count).
+static std::string with_hops(int received, const std::string& subject, int body_received = 0) {
+  std::string m;
+  for (int i = received; i > 0; --i) {
+    m += "Received: from hop" + std::to_string(i) + ".org.test by hop" + std::to_string(i + 1) +
+         ".org.test with ESMTP; Mon, 1 Jan 2024 00:00:00 +0000\r\n";
+  }
+  m += "From: <sender@danetta.test>\r\nTo: <user@secure.test>\r\nSubject: " + subject + "\r\nMessage-ID: <" + subject +
+       "@org.test>\r\n\r\nHello over DANE.\r\n";
+  for (int i = 0; i < body_received; ++i) m += "Received: from pasted.org.test by pasted.org.test; forwarded\r\n";
+  return m;
+}
+
+// Received: fields in the header section of `message` (none of these tests folds them).
+static int count_received(const std::string& message) {
+  int n = 0;
+  std::istringstream in(message.substr(0, message.find("\r\n\r\n") + 2));
+  for (std::string line; std::getline(in, line);) n += line.rfind("Received:", 0) == 0 ? 1 : 0;
+  return n;
+}
+
+// Submits `message` on a fresh connection to the relay listener; the reply to the final ".".
+static std::string submit_raw(std::uint16_t port, const std::string& message) {
+  testsupport::SmtpInjector c("127.0.0.1", port);
+  c.command("EHLO exchange.org.test");
+  auto r = c.send("sender@danetta.test", {"user@secure.test"}, message);
+  c.quit();
+  return r;
+}
+
+// Checklist L-01, a mail loop by hop count (Postfix hop_count_limit): the inbound server counts
+// the message's Received: fields plus the one it adds and refuses the message at the end of DATA
+// when that reaches limits.max_hops. The default is 50: 49 received + ours = 50 → 554 5.4.6, nothing
+// queued or delivered; 48 + ours = 49 → accepted and delivered with 49 Received: fields.
+TEST_F(RelayEndToEnd, L01_TooManyReceivedFieldsAreRefusedAtTheEndOfDataAndNothingIsQueued) {
+  auto mx = sink("127.0.0.11", "mx.secure.test");
+  auto mx6 = sink("::1", "mx.secure.test");
+  NEED_SINK(mx && mx6);
+  start("[queue]\nmin_backoff = \"1h\"\nmax_backoff = \"1h\"\n");
+  for (const int n : {49, 60}) {
+    const std::string subject = "loop" + std::to_string(n);
+    EXPECT_EQ(submit_raw(instance_->relay_port, with_hops(n, subject)), "554 5.4.6 Too many hops") << n;
+    EXPECT_EQ(cli("queue list").second, "Mail queue is empty\n") << n;
+    EXPECT_TRUE(std::filesystem::is_empty(instance_->state / "spool" / "msg")) << n;
+    EXPECT_TRUE(std::filesystem::is_empty(instance_->state / "spool" / "tmp")) << n;
+  }
+  const std::string log = daemon_->log();
+  EXPECT_TRUE(std::regex_search(log, std::regex(": reject: END-OF-MESSAGE from unknown\\[127\\.0\\.0\\.1\\]: 554 5\\.4\\.6 Too many hops;")))
+      << log;
+  EXPECT_NE(log.find(": message rejected: hopcount exceeded"), std::string::npos) << log;
+  EXPECT_EQ(log.find("message-id=<loop49@org.test>"), std::string::npos) << "a refused message is never logged as queued";
+
+  // The other side of the boundary, and below it: accepted, delivered, our Received: on top.
+  for (const int n : {48, 47}) {
+    const std::string subject = "hops" + std::to_string(n);
+    const std::string reply = submit_raw(instance_->relay_port, with_hops(n, subject));
+    ASSERT_EQ(reply.substr(0, 3), "250") << n << ": " << reply;
+    const std::string qid = testsupport::SmtpInjector::queued_as(reply);
+    ASSERT_TRUE(daemon_->wait_log(qid + ": removed", 20s)) << daemon_->log();
+    ASSERT_EQ(bodies_with(*mx, "Subject: " + subject) + bodies_with(*mx6, "Subject: " + subject), 1) << n;
+    for (auto* s : {mx.get(), mx6.get()}) {
+      for (const auto& t : s->stats().transactions) {
+        if (t.body && t.body->find("Subject: " + subject) != std::string::npos) {
+          EXPECT_EQ(count_received(*t.body), n + 1) << *t.body;
+          EXPECT_EQ(t.body->rfind("Received: from exchange.org.test (unknown [127.0.0.1])", 0), 0u) << *t.body;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(bodies_with(*mx, "Subject: loop") + bodies_with(*mx6, "Subject: loop"), 0) << "refused messages are never delivered";
+  EXPECT_EQ(mx->stats().bodies() + mx6->stats().bodies(), 2);
+  EXPECT_EQ(mx->stats().transactions.size() + mx6->stats().transactions.size(), 2u) << "no MAIL for a refused message";
+}
+
+// The same with [limits] max_hops = 5: 4 + ours = 5 refused, 3 + ours = 4 accepted; Received:
+// lines in the body (a forwarded message pasted in) do not count.
+TEST_F(RelayEndToEnd, L01_ConfiguredMaxHopsIsTheLimit) {
+  auto mx = sink("127.0.0.11", "mx.secure.test");
+  auto mx6 = sink("::1", "mx.secure.test");
+  NEED_SINK(mx && mx6);
+  start("[limits]\nmax_hops = 5\n\n[queue]\nmin_backoff = \"1h\"\nmax_backoff = \"1h\"\n");
+  EXPECT_EQ(submit_raw(instance_->relay_port, with_hops(4, "five4")), "554 5.4.6 Too many hops");
+  EXPECT_EQ(cli("queue list").second, "Mail queue is empty\n");
+  EXPECT_TRUE(std::filesystem::is_empty(instance_->state / "spool" / "msg"));
+  std::vector<std::string> qids;
+  for (const auto& [n, in_body, subject] : {std::tuple{3, 0, "five3"}, std::tuple{3, 20, "pasted"}}) {
+    const std::string reply = submit_raw(instance_->relay_port, with_hops(n, subject, in_body));
+    ASSERT_EQ(reply.substr(0, 3), "250") << subject << ": " << reply;
+    qids.push_back(testsupport::SmtpInjector::queued_as(reply));
+  }
+  for (const auto& qid : qids) ASSERT_TRUE(daemon_->wait_log(qid + ": removed", 20s)) << daemon_->log();
+  EXPECT_EQ(bodies_with(*mx, "Subject: five3") + bodies_with(*mx6, "Subject: five3"), 1);
+  EXPECT_EQ(bodies_with(*mx, "Subject: pasted") + bodies_with(*mx6, "Subject: pasted"), 1);
+  EXPECT_EQ(bodies_with(*mx, "Subject: five4") + bodies_with(*mx6, "Subject: five4"), 0);
+  EXPECT_EQ(mx->stats().bodies() + mx6->stats().bodies(), 2);
+  EXPECT_EQ(mx->stats().transactions.size() + mx6->stats().transactions.size(), 2u) << "no MAIL for a refused message";
+}
+
+// An MX RRset whose targets are all invalid host names (badmx.test: "-bad-", "under_score",
+// "bang!", each with a secure address) is a publishing error: deferred 4.4.3 with the reason,
+// never bounced as null MX (5.1.10), and no connection to the addresses of the invalid names.
+TEST_F(RelayEndToEnd, MxRrsetWithOnlyInvalidHostNamesIsDeferredNeverBounced) {
+  auto bad1 = sink("127.0.0.151", "mx.secure.test");
+  auto bad2 = sink("127.0.0.152", "mx.secure.test");
+  auto bad3 = sink("127.0.0.153", "mx.secure.test");
+  auto home = sink("127.0.0.141", "mx.danetta.test");  // a bounce would go to the sender here
+  NEED_SINK(bad1 && bad2 && bad3 && home);
+  start("[queue]\nmin_backoff = \"1s\"\nmax_backoff = \"1s\"\n");
+  const std::string reply = submit("user@badmx.test", "badmx");
+  ASSERT_EQ(reply.substr(0, 3), "250") << reply;
+  const std::string qid = testsupport::SmtpInjector::queued_as(reply);
+  // Two attempts (min_backoff 1 s): the deferral holds, it is not a first-attempt accident.
+  ASSERT_TRUE(wait_for(
+      [&] {
+        const std::string l = daemon_->log();
+        std::size_t n = 0;
+        for (auto p = l.find(qid + ": to=<user@badmx.test>"); p != std::string::npos; p = l.find(qid + ": to=<user@badmx.test>", p + 1)) ++n;
+        return n >= 2;
+      },
+      20s))
+      << daemon_->log();
+  const std::string log = daemon_->log();
+  EXPECT_TRUE(std::regex_search(log, std::regex(qid + ": to=<user@badmx\\.test>, relay=none, delay=[0-9.]+, delays=[0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+, "
+                                                      "dsn=4\\.4\\.3, status=deferred \\(MX RRset for badmx\\.test has no valid host names\\)")))
+      << log;
+  EXPECT_EQ(log.find("5.1.10"), std::string::npos) << log;
+  EXPECT_EQ(log.find("status=bounced"), std::string::npos) << log;
+  EXPECT_EQ(log.find("nullMX"), std::string::npos) << log;
+  EXPECT_EQ(log.find(qid + ": removed"), std::string::npos) << "still queued";
+  const auto [rc, listed] = cli("queue list");
+  EXPECT_EQ(rc, 0);
+  EXPECT_NE(listed.find(qid), std::string::npos) << listed;
+  EXPECT_NE(listed.find("MX RRset for badmx.test has no valid host names"), std::string::npos) << listed;
+  EXPECT_EQ(bad1->stats().connections + bad2->stats().connections + bad3->stats().connections, 0);
+  EXPECT_EQ(home->stats().connections, 0) << "no bounce, no delay notice";
+  EXPECT_EQ(cli("queue delete " + qid).first, 0);
+}
+
 TEST_F(RelayEndToEnd, ClientOutsideTheAllowedNetworksWithoutAuthIsRefused) {
   start();
   testsupport::SmtpInjector c("127.0.0.1", instance_->submission_port);

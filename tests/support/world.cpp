@@ -111,6 +111,20 @@ World build_world(const std::filesystem::path& dir, const WorldOptions& options)
   h.zone("nullmx.test.").mx("@", 0, ".");
   w.domains.push_back({"nullmx.test", "null MX: bounce 5.1.10"});
 
+  // badmx.test — a secure MX RRset whose every target is an invalid host name (a label with a
+  // leading and trailing '-', one with '!', one with '_': smtp/syntax.hpp is_host_name is strict
+  // LDH). A publishing error that may be fixed: defer 4.4.3, never the null-MX bounce 5.1.10. The
+  // invalid names do have secure addresses (127.0.0.151–153), so a relay that used them anyway
+  // would be caught connecting there.
+  h.zone("badmx.test.")
+      .mx("@", 10, "-bad-")
+      .mx("@", 20, "under_score")
+      .mx("@", 30, "bang!")
+      .a("-bad-", "127.0.0.151")
+      .a("under_score", "127.0.0.152")
+      .a("bang!", "127.0.0.153");
+  w.domains.push_back({"badmx.test", "MX RRset with only invalid host names: defer 4.4.3, not null MX"});
+
   // implicit.test — no MX: the domain is its own host (RFC 5321 §5.1, D-22).
   const Cert& implicit = leaf("implicit.test");
   h.zone("implicit.test.").a("@", "127.0.0.81").tlsa("_25._tcp", tlsa_text(implicit, 3, 1, 1));
