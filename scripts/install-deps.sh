@@ -12,6 +12,8 @@ packages=(
   libcrypt-dev whois
   # SMTPUTF8 recipient domains → A-labels for DNS (IDNA2008)
   libidn2-dev
+  # systemd readiness, status and watchdog (sd_notify)
+  libsystemd-dev
   # tests: GoogleTest/GoogleMock, ldns-keygen/ldns-signzone for the signed test hierarchy,
   # iproute2 + util-linux to run the suite in a network namespace with only loopback,
   # pflogsumm to check that operators' log tools read our delivery lines

@@ -12,6 +12,8 @@
 // SIGINT/SIGTERM: listeners close, attempts in flight get a few seconds to finish, then exit 0.
 // Whatever was not finished stays in the spool for the next start (at-least-once).
 // SIGHUP: the server certificate and the credentials file are re-read.
+// systemd (Type=notify): READY=1 once the self-test passed, STATUS=, RELOADING=1, STOPPING=1,
+// WATCHDOG=1 (service_notify.hpp).
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -22,6 +24,8 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <functional>
+#include <utility>
 #include <iostream>
 
 #include "relay/daemon/daemon.hpp"
@@ -36,6 +40,7 @@
 #include "relay/queue/queue_manager.hpp"
 #include "relay/daemon/own_endpoints.hpp"
 #include "relay/daemon/resolver_setup.hpp"
+#include "relay/daemon/service_notify.hpp"
 #include "relay/delivery/smtp_connector.hpp"
 #include "relay/queue/spool.hpp"
 #include "smtp/credentials.hpp"
@@ -53,17 +58,34 @@ namespace asio = boost::asio;
 
 namespace {
 
-asio::awaitable<void> self_test_loop(dns::Resolver& resolver, std::string name) {
+// Runs the DNSSEC self-test until it passes; then the daemon is ready (service_notify.hpp).
+// Pointers, not references: coroutine parameters by value (g++ 12).
+asio::awaitable<void> self_test_loop(dns::Resolver* resolver, std::string name, ServiceNotifier* notifier,
+                                     QueueManager* queue, std::function<void()> on_ready) {
   auto log = logger("dns");
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
-    auto t = co_await dns::self_test(resolver, name);
+    auto t = co_await dns::self_test(*resolver, name);
     if (t.ok) {
       log->info("{}", t.summary());
+      notifier->ready(service_status(queue->size(), queue->counters()));
+      on_ready();
       co_return;
     }
     log->critical("{}; retrying in 60 s", t.summary());
+    notifier->status("not ready: " + t.summary() + "; retrying in 60 s");
     timer.expires_after(std::chrono::seconds(60));
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+}
+
+// Every `every`: call `tick` (the watchdog ping, the STATUS line), from the event loop, so that
+// a stalled loop stops it.
+asio::awaitable<void> every(std::chrono::microseconds every, std::function<void()> tick) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    tick();
+    timer.expires_after(every);
     co_await timer.async_wait(asio::use_awaitable);
   }
 }
@@ -180,6 +202,10 @@ int run_daemon(config::Config cfg) {
     servers.push_back(std::move(server));
   }
 
+  ServiceNotifier notifier;
+  bool ready = false;
+  const auto status_text = [&] { return service_status(queue.size(), queue.counters()); };
+
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   std::function<void()> wait_signal;
   wait_signal = [&] {
@@ -187,6 +213,7 @@ int run_daemon(config::Config cfg) {
       if (ec) return;
       if (signo == SIGHUP) {
         log->info("SIGHUP: reloading the server certificate and the credentials file");
+        notifier.reloading();
         try {
           if (server_tls) server_tls->reload();
           if (credentials && !cfg.server.credentials_file.empty()) {
@@ -197,10 +224,16 @@ int run_daemon(config::Config cfg) {
         } catch (const std::exception& e) {
           log->error("reload failed, keeping the previous settings: {}", e.what());
         }
+        if (ready) {
+          notifier.ready(status_text());
+        } else {
+          notifier.status("not ready: waiting for the DNSSEC self-test");
+        }
         wait_signal();
         return;
       }
       log->info("signal {}: stopping", signo);
+      notifier.stopping();
       for (auto& s : servers) s->stop();
       control.stop();
       asio::co_spawn(
@@ -214,7 +247,24 @@ int run_daemon(config::Config cfg) {
     });
   };
   wait_signal();
-  asio::co_spawn(io, self_test_loop(*resolver, cfg.dns.self_test_name), asio::detached);
+  if (notifier.active()) notifier.status("not ready: waiting for the DNSSEC self-test");
+  asio::co_spawn(io,
+                 self_test_loop(resolver.get(), cfg.dns.self_test_name, &notifier, &queue,
+                                [&] {
+                                  ready = true;
+                                  if (!notifier.active()) return;
+                                  // STATUS every 10 s; the first went with READY=1.
+                                  asio::co_spawn(io, every(std::chrono::seconds(10), [&, first = true]() mutable {
+                                                   if (!std::exchange(first, false)) notifier.status(status_text());
+                                                 }),
+                                                 asio::detached);
+                                }),
+                 asio::detached);
+  // WatchdogSec=: a ping at half the interval, from the event loop (a stalled loop misses it).
+  if (const auto interval = notifier.watchdog_interval()) {
+    log->info("systemd watchdog every {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(*interval / 2).count());
+    asio::co_spawn(io, every(*interval / 2, [&] { notifier.watchdog(); }), asio::detached);
+  }
   log->info("daemon started; configuration {}; {} listener{}; queue {} message{}",
             cfg.source.empty() ? std::string("(defaults)") : cfg.source.string(), servers.size(),
             servers.size() == 1 ? "" : "s", queue.size(), queue.size() == 1 ? "" : "s");
