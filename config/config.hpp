@@ -239,6 +239,11 @@ struct QueueSettings {
 struct LogSettings {
   enum class Format { postfix, json };
   Format format = Format::postfix;
+  // Where lines go: journald natively (SYSLOG_IDENTIFIER=<syslog_name>/<service>, priority,
+  // facility mail, structured fields), syslog(3), or stderr. `auto`: journald when started by
+  // systemd with its output on the journal (JOURNAL_STREAM), else stderr.
+  enum class Target { automatic, journal, syslog, stderr_ };
+  Target target = Target::automatic;
   std::string syslog_name = "danerelay";
   std::string level = "info";        // trace|debug|info|warn|error|critical|off
   bool tls_feature_status = false;   // Postfix 3.11 "tls=" field; off: pflogsumm 1.1.5 drops such lines

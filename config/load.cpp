@@ -164,6 +164,12 @@ constexpr std::array<Choice<LogSettings::Format>, 2> kLogFormats{{
     {"postfix", LogSettings::Format::postfix},
     {"json", LogSettings::Format::json},
 }};
+constexpr std::array<Choice<LogSettings::Target>, 4> kLogTargets{{
+    {"auto", LogSettings::Target::automatic},
+    {"journal", LogSettings::Target::journal},
+    {"syslog", LogSettings::Target::syslog},
+    {"stderr", LogSettings::Target::stderr_},
+}};
 // spdlog's level names.
 constexpr std::array<Choice<std::string_view>, 7> kLogLevels{{
     {"trace", "trace"},
@@ -876,6 +882,7 @@ class ConfigReader {
   void read_log(Section& s) {
     auto& log = cfg_.log;
     s.read("format", [&](const Field& f) { assign(log.format, ld_.choice(f, "log format", kLogFormats)); });
+    s.read("target", [&](const Field& f) { assign(log.target, ld_.choice(f, "log target", kLogTargets)); });
     s.read("syslog_name", [&](const Field& f) {
       auto name = ld_.string(f);
       if (!name) return;
