@@ -242,5 +242,122 @@ TEST_F(JournalEndToEnd, PflogsummCountsWhatJournalctlShortPrintsAndTheFieldsAreT
   EXPECT_EQ(totals["bounced"], 1);
 }
 
+// `log.target = "syslog"`: syslog(3) datagrams on /dev/log, a socket of the test's own in a private
+// /dev (a tmpfs with the real null, zero, random and urandom bound in), written out as rsyslog
+// writes them ("<PRI>" off, the host name after the time stamp) and counted by pflogsumm.
+TEST_F(JournalEndToEnd, SyslogTargetWritesClassicLinesPflogsummCounts) {
+  auto mx = shared->sink("127.0.0.11", "mx.secure.test");
+  auto mx6 = shared->sink("::1", "mx.secure.test");
+  auto sender_mx = shared->sink("127.0.0.141", "mx.danetta.test");
+  if (!(mx && mx6 && sender_mx)) GTEST_SKIP() << "cannot listen on port 25: run as root, as CI does";
+  ASSERT_EQ(::unshare(CLONE_NEWNS), 0) << std::strerror(errno) << " (needs root, as CI has)";
+  ASSERT_EQ(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0) << std::strerror(errno);
+  // The real /dev stays reachable only while the four nodes are bound in, through a directory of
+  // its own that is detached and removed with rmdir at once: the test's temporary directory is
+  // deleted recursively at the end, and must never reach into the machine's /dev (it once did:
+  // remove_all through a bind mount of /dev deletes the host's /dev entries).
+  char old_dev_template[] = "/tmp/danerelay-old-dev-XXXXXX";
+  ASSERT_NE(::mkdtemp(old_dev_template), nullptr) << std::strerror(errno);
+  const std::string old_dev = old_dev_template;
+  ASSERT_EQ(::mount("/dev", old_dev.c_str(), nullptr, MS_BIND, nullptr), 0) << std::strerror(errno);
+  const int dev_tmpfs = ::mount("tmpfs", "/dev", "tmpfs", 0, "mode=0755");
+  const int dev_tmpfs_errno = errno;
+  bool nodes_ok = dev_tmpfs == 0;
+  for (const char* node : {"null", "zero", "random", "urandom"}) {
+    if (!nodes_ok) break;
+    const std::string target = std::string("/dev/") + node;
+    std::ofstream(target).close();
+    nodes_ok = ::mount((old_dev + "/" + node).c_str(), target.c_str(), nullptr, MS_BIND, nullptr) == 0;
+  }
+  ASSERT_EQ(::umount2(old_dev.c_str(), MNT_DETACH), 0) << std::strerror(errno);
+  ASSERT_EQ(::rmdir(old_dev.c_str()), 0) << std::strerror(errno);
+  ASSERT_EQ(dev_tmpfs, 0) << std::strerror(dev_tmpfs_errno);
+  ASSERT_TRUE(nodes_ok) << std::strerror(errno);
+  fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd_, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strcpy(addr.sun_path, "/dev/log");
+  ASSERT_EQ(::bind(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
+  std::vector<std::string> lines;
+  std::mutex lines_mutex;
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {
+    std::array<char, 65536> buf{};
+    while (!stop) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+      if (n <= 0) continue;
+      std::lock_guard lock(lines_mutex);
+      lines.emplace_back(buf.data(), static_cast<std::size_t>(n));
+    }
+  });
+  const auto wait_line = [&](const std::string& text, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      {
+        std::lock_guard lock(lines_mutex);
+        for (const auto& l : lines) {
+          if (l.find(text) != std::string::npos) return true;
+        }
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(20ms);
+    }
+  };
+
+  instance_ = std::make_unique<Instance>(*shared, shared->dir.path() / "s1", "[log]\ntarget = \"syslog\"\n");
+  daemon_ = std::make_unique<testsupport::Daemon>(DANERELAY_BINARY, instance_->config, instance_->log);
+  EXPECT_TRUE(daemon_->wait_listening("127.0.0.1", instance_->submission_port, 20s));
+  EXPECT_TRUE(wait_line("daemon started", 10s));
+  for (const auto& to : {std::string("user@secure.test"), std::string("user@bogus-ds.test"), std::string("user@nullmx.test")}) {
+    EXPECT_EQ(submit(to, "syslog").substr(0, 3), "250");
+  }
+  EXPECT_TRUE(wait_line("to=<user@secure.test>", 20s));
+  EXPECT_TRUE(wait_line("to=<user@bogus-ds.test>", 20s));
+  EXPECT_TRUE(wait_line("to=<sender@danetta.test>", 20s));
+  daemon_->signal(SIGTERM);
+  EXPECT_EQ(daemon_->wait(20s), 0);
+  EXPECT_TRUE(wait_line("stopped; spool", 5s));
+  stop = true;
+  reader.join();
+  const pid_t pid = daemon_->pid();
+  daemon_.reset();
+  EXPECT_EQ(read_file(instance_->log), "") << "nothing on stderr";
+
+  // "<22>Dec  3 12:00:00 danerelay/smtp[PID]: QID: to=…": facility mail (2), severity info (6).
+  const std::regex shape(R"(^<(\d+)>([A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d) (danerelay/[a-z]+)\[(\d+)\]: (.*)$)");
+  const fs::path file = instance_->dir / "syslog.log";
+  {
+    std::ofstream out(file);
+    for (const auto& l : lines) {
+      std::smatch m;
+      ASSERT_TRUE(std::regex_match(l, m, shape)) << l;
+      EXPECT_EQ(std::stoi(m[1].str()) >> 3, 2) << "facility mail: " << l;
+      EXPECT_EQ(m[4].str(), std::to_string(pid)) << l;
+      if (m[5].str().find("to=<user@secure.test>") != std::string::npos) {
+        EXPECT_EQ(m[3].str(), "danerelay/smtp");
+        EXPECT_EQ(std::stoi(m[1].str()), 2 * 8 + 6);
+      }
+      out << m[2].str() << " relayhost " << m[3].str() << "[" << m[4].str() << "]: " << m[5].str() << "\n";
+    }
+  }
+  const std::string cmd = "pflogsumm --syslog-name=danerelay " + file.string() + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::map<std::string, int> totals;
+  std::array<char, 512> buf{};
+  const std::regex row(R"(^\s+(\d+)\s+(delivered|deferred|bounced)\b)");
+  while (std::fgets(buf.data(), buf.size(), p) != nullptr) {
+    std::cmatch m;
+    if (std::regex_search(buf.data(), m, row) && !totals.contains(m[2].str())) totals[m[2].str()] = std::stoi(m[1].str());
+  }
+  pclose(p);
+  EXPECT_EQ(totals["delivered"], 2);
+  EXPECT_EQ(totals["deferred"], 1);
+  EXPECT_EQ(totals["bounced"], 1);
+}
+
 }  // namespace
 }  // namespace danerelay::relay::e2e
