@@ -60,6 +60,22 @@ Entry parse_datagram(std::string_view d) {
   return e;
 }
 
+// Debian's pflogsumm over `file`: its "Grand Totals" delivered / deferred / bounced.
+std::map<std::string, int> pflogsumm_totals(const fs::path& file) {
+  std::map<std::string, int> totals;
+  const std::string cmd = "pflogsumm --syslog-name=danerelay " + file.string() + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return totals;
+  std::array<char, 512> buf{};
+  const std::regex row(R"(^\s+(\d+)\s+(delivered|deferred|bounced)\b)");
+  while (std::fgets(buf.data(), buf.size(), p) != nullptr) {
+    std::cmatch m;
+    if (std::regex_search(buf.data(), m, row) && !totals.contains(m[2].str())) totals[m[2].str()] = std::stoi(m[1].str());
+  }
+  pclose(p);
+  return totals;
+}
+
 class JournalEndToEnd : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { shared = new Shared(); }
@@ -68,23 +84,24 @@ class JournalEndToEnd : public ::testing::Test {
     shared = nullptr;
   }
 
-  // The journal socket, in this process's own mount namespace (the daemon inherits it).
-  void own_the_journal() {
+  // Mounts from here on are this process's own (the daemon inherits them).
+  static void private_mounts() {
     ASSERT_EQ(::unshare(CLONE_NEWNS), 0) << std::strerror(errno) << " (needs root, as CI has)";
     ASSERT_EQ(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0) << std::strerror(errno);
-    ASSERT_EQ(::mount("tmpfs", "/run", "tmpfs", 0, "mode=0755"), 0) << std::strerror(errno);
-    ASSERT_EQ(::mkdir("/run/systemd", 0755), 0);
-    ASSERT_EQ(::mkdir("/run/systemd/journal", 0755), 0);
+  }
+
+  // Binds a datagram socket at `path` and reads it at once from a thread, as journald and syslogd
+  // do. (A datagram socket's queue is short: a reader that waits makes the writer block, as a
+  // stalled journald would.)
+  void listen(const char* path) {
     fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     ASSERT_GE(fd_, 0);
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    std::strcpy(addr.sun_path, "/run/systemd/journal/socket");
+    std::strcpy(addr.sun_path, path);
     ASSERT_EQ(::bind(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
     int big = 4 << 20;
     (void)::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-    // journald reads at once; so does this thread. (A datagram socket's queue is short: a reader
-    // that waits makes the writer block, as a stalled journald would.)
     reader_ = std::thread([this] {
       std::array<char, 65536> buf{};
       while (!stop_) {
@@ -93,7 +110,7 @@ class JournalEndToEnd : public ::testing::Test {
         const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
         if (n <= 0) continue;
         std::lock_guard lock(mutex_);
-        entries_.push_back(parse_datagram(std::string_view(buf.data(), static_cast<std::size_t>(n))));
+        datagrams_.emplace_back(buf.data(), static_cast<std::size_t>(n));
       }
     });
   }
@@ -110,21 +127,20 @@ class JournalEndToEnd : public ::testing::Test {
     }
     stop_reader();
     if (HasFailure()) {
-      std::cerr << "---- journal entries ----\n";
-      for (const auto& e : entries_) std::cerr << short_line(e) << "\n";
+      std::cerr << "---- datagrams ----\n";
+      for (const auto& d : datagrams_) std::cerr << d << "\n--\n";
     }
     if (fd_ >= 0) ::close(fd_);
   }
 
-  // Reads datagrams until one's MESSAGE contains `text` or `limit` passes.
-  bool wait_message(const std::string& text, std::chrono::milliseconds limit) {
+  // True once a datagram contains `text`, false after `limit`.
+  bool wait_datagram(const std::string& text, std::chrono::milliseconds limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     for (;;) {
       {
         std::lock_guard lock(mutex_);
-        for (const auto& e : entries_) {
-          const auto m = e.find("MESSAGE");
-          if (m != e.end() && m->second.find(text) != std::string::npos) return true;
+        for (const auto& d : datagrams_) {
+          if (d.find(text) != std::string::npos) return true;
         }
       }
       if (std::chrono::steady_clock::now() >= deadline) return false;
@@ -132,70 +148,86 @@ class JournalEndToEnd : public ::testing::Test {
     }
   }
 
-  // As `journalctl -o short` prints an entry (the time is the receive time, the host fixed).
-  std::string short_line(const Entry& e) const {
-    std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    localtime_r(&now, &tm);
-    char stamp[32];
-    std::strftime(stamp, sizeof stamp, "%b %d %H:%M:%S", &tm);
-    const auto id = e.find("SYSLOG_IDENTIFIER");
-    const auto msg = e.find("MESSAGE");
-    return std::string(stamp) + " relayhost " + (id == e.end() ? std::string("?") : id->second) + "[" +
-           std::to_string(daemon_ ? daemon_->pid() : 0) + "]: " + (msg == e.end() ? std::string() : msg->second);
+  // The daemon with `[log] target = TARGET`: one message delivered, one deferred (bogus DNSSEC),
+  // one bounced (null MX, whose notice is delivered), then a clean stop. Returns its pid; the
+  // datagrams are complete afterwards.
+  pid_t run_the_mix(const std::string& target) {
+    instance_ = std::make_unique<Instance>(*shared, shared->dir.path() / target, "[log]\ntarget = \"" + target + "\"\n");
+    daemon_ = std::make_unique<testsupport::Daemon>(DANERELAY_BINARY, instance_->config, instance_->log);
+    EXPECT_TRUE(daemon_->wait_listening("127.0.0.1", instance_->submission_port, 20s));
+    EXPECT_TRUE(wait_datagram("daemon started", 10s));
+    for (const auto& to : {std::string("user@secure.test"), std::string("user@bogus-ds.test"), std::string("user@nullmx.test")}) {
+      EXPECT_EQ(submit(to).substr(0, 3), "250");
+    }
+    EXPECT_TRUE(wait_datagram("to=<user@secure.test>", 20s));
+    EXPECT_TRUE(wait_datagram("to=<user@bogus-ds.test>", 20s));
+    EXPECT_TRUE(wait_datagram("to=<sender@danetta.test>", 20s));  // the bounce's notice, delivered
+    daemon_->signal(SIGTERM);
+    EXPECT_EQ(daemon_->wait(20s), 0);
+    EXPECT_TRUE(wait_datagram("stopped; spool", 5s));
+    stop_reader();
+    const pid_t pid = daemon_->pid();
+    daemon_.reset();
+    // Nothing went to stderr: the journal or syslog has every line.
+    EXPECT_EQ(read_file(instance_->log), "");
+    return pid;
   }
 
-  std::string submit(const std::string& to, const std::string& subject) {
+  std::string submit(const std::string& to) {
     testsupport::SmtpInjector c("127.0.0.1", instance_->relay_port);
     c.command("EHLO exchange.org.test");
     auto r = c.send("sender@danetta.test", {to},
-                    "From: <sender@danetta.test>\r\nTo: <" + to + ">\r\nSubject: " + subject + "\r\nMessage-ID: <" + subject +
-                        "@org.test>\r\n\r\njournal\r\n");
+                    "From: <sender@danetta.test>\r\nTo: <" + to + ">\r\nSubject: logging\r\n\r\nlogging\r\n");
     c.quit();
     return r;
+  }
+
+  bool have_sinks() {
+    mx_ = shared->sink("127.0.0.11", "mx.secure.test");
+    mx6_ = shared->sink("::1", "mx.secure.test");
+    sender_mx_ = shared->sink("127.0.0.141", "mx.danetta.test");
+    return mx_ && mx6_ && sender_mx_;
   }
 
   int fd_ = -1;
   std::thread reader_;
   std::atomic<bool> stop_{false};
   std::mutex mutex_;
-  std::vector<Entry> entries_;
+  std::vector<std::string> datagrams_;
+  std::unique_ptr<testsupport::SmtpSink> mx_, mx6_, sender_mx_;
   std::unique_ptr<Instance> instance_;
   std::unique_ptr<testsupport::Daemon> daemon_;
 };
 
+// As `journalctl -o short` prints an entry (the time is the receive time, the host fixed).
+std::string short_line(const Entry& e, pid_t pid) {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%b %d %H:%M:%S", &tm);
+  const auto id = e.find("SYSLOG_IDENTIFIER");
+  const auto msg = e.find("MESSAGE");
+  return std::string(stamp) + " relayhost " + (id == e.end() ? std::string("?") : id->second) + "[" + std::to_string(pid) +
+         "]: " + (msg == e.end() ? std::string() : msg->second);
+}
+
 TEST_F(JournalEndToEnd, PflogsummCountsWhatJournalctlShortPrintsAndTheFieldsAreThere) {
-  auto mx = shared->sink("127.0.0.11", "mx.secure.test");
-  auto mx6 = shared->sink("::1", "mx.secure.test");
-  auto sender_mx = shared->sink("127.0.0.141", "mx.danetta.test");
-  if (!(mx && mx6 && sender_mx)) GTEST_SKIP() << "cannot listen on port 25: run as root, as CI does";
-  own_the_journal();
+  if (!have_sinks()) GTEST_SKIP() << "cannot listen on port 25: run as root, as CI does";
+  private_mounts();
   if (HasFatalFailure()) return;
-  instance_ = std::make_unique<Instance>(*shared, shared->dir.path() / "j1", "[log]\ntarget = \"journal\"\n");
-  daemon_ = std::make_unique<testsupport::Daemon>(DANERELAY_BINARY, instance_->config, instance_->log);
-  ASSERT_TRUE(daemon_->wait_listening("127.0.0.1", instance_->submission_port, 20s));
-  ASSERT_TRUE(wait_message("daemon started", 10s));
+  // A tmpfs over /run holds the journal socket (no systemd runs in CI).
+  ASSERT_EQ(::mount("tmpfs", "/run", "tmpfs", 0, "mode=0755"), 0) << std::strerror(errno);
+  ASSERT_EQ(::mkdir("/run/systemd", 0755), 0);
+  ASSERT_EQ(::mkdir("/run/systemd/journal", 0755), 0);
+  listen("/run/systemd/journal/socket");
+  if (HasFatalFailure()) return;
+  const pid_t pid = run_the_mix("journal");
 
-  // One delivered, one deferred (bogus DNSSEC), one bounced (null MX, whose notice is delivered).
-  for (const auto& [to, subject] : {std::pair{std::string("user@secure.test"), std::string("sent")},
-                                    std::pair{std::string("user@bogus-ds.test"), std::string("deferred")},
-                                    std::pair{std::string("user@nullmx.test"), std::string("bounced")}}) {
-    ASSERT_EQ(submit(to, subject).substr(0, 3), "250");
-  }
-  ASSERT_TRUE(wait_message("to=<user@secure.test>", 20s));
-  ASSERT_TRUE(wait_message("to=<user@bogus-ds.test>", 20s));
-  ASSERT_TRUE(wait_message("to=<sender@danetta.test>", 20s));  // the bounce's notice, delivered
-  daemon_->signal(SIGTERM);
-  ASSERT_EQ(daemon_->wait(20s), 0);
-  ASSERT_TRUE(wait_message("stopped; spool", 5s));
-  stop_reader();
-
-  // Nothing went to stderr: the journal has every line.
-  EXPECT_EQ(daemon_->log(), "");
-
-  // The fields of the delivery lines.
+  std::vector<Entry> entries;
+  for (const auto& d : datagrams_) entries.push_back(parse_datagram(d));
   int sent = 0;
-  for (const auto& e : entries_) {
+  for (const auto& e : entries) {
     ASSERT_TRUE(e.contains("SYSLOG_IDENTIFIER") && e.contains("PRIORITY") && e.contains("MESSAGE"));
     EXPECT_EQ(e.at("SYSLOG_FACILITY"), "2");
     EXPECT_EQ(e.at("SYSLOG_IDENTIFIER").rfind("danerelay/", 0), 0u) << e.at("SYSLOG_IDENTIFIER");
@@ -224,19 +256,9 @@ TEST_F(JournalEndToEnd, PflogsummCountsWhatJournalctlShortPrintsAndTheFieldsAreT
   const fs::path file = instance_->dir / "journal-short.log";
   {
     std::ofstream out(file);
-    for (const auto& e : entries_) out << short_line(e) << "\n";
+    for (const auto& e : entries) out << short_line(e, pid) << "\n";
   }
-  const std::string cmd = "pflogsumm --syslog-name=danerelay " + file.string() + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::map<std::string, int> totals;
-  std::array<char, 512> buf{};
-  const std::regex row(R"(^\s+(\d+)\s+(delivered|deferred|bounced)\b)");
-  while (std::fgets(buf.data(), buf.size(), p) != nullptr) {
-    std::cmatch m;
-    if (std::regex_search(buf.data(), m, row) && !totals.contains(m[2].str())) totals[m[2].str()] = std::stoi(m[1].str());
-  }
-  pclose(p);
+  auto totals = pflogsumm_totals(file);
   EXPECT_EQ(totals["delivered"], 2);  // user@secure.test and the notice to sender@danetta.test
   EXPECT_EQ(totals["deferred"], 1);
   EXPECT_EQ(totals["bounced"], 1);
@@ -246,12 +268,9 @@ TEST_F(JournalEndToEnd, PflogsummCountsWhatJournalctlShortPrintsAndTheFieldsAreT
 // /dev (a tmpfs with the real null, zero, random and urandom bound in), written out as rsyslog
 // writes them ("<PRI>" off, the host name after the time stamp) and counted by pflogsumm.
 TEST_F(JournalEndToEnd, SyslogTargetWritesClassicLinesPflogsummCounts) {
-  auto mx = shared->sink("127.0.0.11", "mx.secure.test");
-  auto mx6 = shared->sink("::1", "mx.secure.test");
-  auto sender_mx = shared->sink("127.0.0.141", "mx.danetta.test");
-  if (!(mx && mx6 && sender_mx)) GTEST_SKIP() << "cannot listen on port 25: run as root, as CI does";
-  ASSERT_EQ(::unshare(CLONE_NEWNS), 0) << std::strerror(errno) << " (needs root, as CI has)";
-  ASSERT_EQ(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0) << std::strerror(errno);
+  if (!have_sinks()) GTEST_SKIP() << "cannot listen on port 25: run as root, as CI does";
+  private_mounts();
+  if (HasFatalFailure()) return;
   // The real /dev stays reachable only while the four nodes are bound in, through a directory of
   // its own that is detached and removed with rmdir at once: the test's temporary directory is
   // deleted recursively at the end, and must never reach into the machine's /dev (it once did:
@@ -273,65 +292,16 @@ TEST_F(JournalEndToEnd, SyslogTargetWritesClassicLinesPflogsummCounts) {
   ASSERT_EQ(::rmdir(old_dev.c_str()), 0) << std::strerror(errno);
   ASSERT_EQ(dev_tmpfs, 0) << std::strerror(dev_tmpfs_errno);
   ASSERT_TRUE(nodes_ok) << std::strerror(errno);
-  fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(fd_, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strcpy(addr.sun_path, "/dev/log");
-  ASSERT_EQ(::bind(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
-  std::vector<std::string> lines;
-  std::mutex lines_mutex;
-  std::atomic<bool> stop{false};
-  std::thread reader([&] {
-    std::array<char, 65536> buf{};
-    while (!stop) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
-      const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
-      if (n <= 0) continue;
-      std::lock_guard lock(lines_mutex);
-      lines.emplace_back(buf.data(), static_cast<std::size_t>(n));
-    }
-  });
-  const auto wait_line = [&](const std::string& text, std::chrono::milliseconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    for (;;) {
-      {
-        std::lock_guard lock(lines_mutex);
-        for (const auto& l : lines) {
-          if (l.find(text) != std::string::npos) return true;
-        }
-      }
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(20ms);
-    }
-  };
-
-  instance_ = std::make_unique<Instance>(*shared, shared->dir.path() / "s1", "[log]\ntarget = \"syslog\"\n");
-  daemon_ = std::make_unique<testsupport::Daemon>(DANERELAY_BINARY, instance_->config, instance_->log);
-  EXPECT_TRUE(daemon_->wait_listening("127.0.0.1", instance_->submission_port, 20s));
-  EXPECT_TRUE(wait_line("daemon started", 10s));
-  for (const auto& to : {std::string("user@secure.test"), std::string("user@bogus-ds.test"), std::string("user@nullmx.test")}) {
-    EXPECT_EQ(submit(to, "syslog").substr(0, 3), "250");
-  }
-  EXPECT_TRUE(wait_line("to=<user@secure.test>", 20s));
-  EXPECT_TRUE(wait_line("to=<user@bogus-ds.test>", 20s));
-  EXPECT_TRUE(wait_line("to=<sender@danetta.test>", 20s));
-  daemon_->signal(SIGTERM);
-  EXPECT_EQ(daemon_->wait(20s), 0);
-  EXPECT_TRUE(wait_line("stopped; spool", 5s));
-  stop = true;
-  reader.join();
-  const pid_t pid = daemon_->pid();
-  daemon_.reset();
-  EXPECT_EQ(read_file(instance_->log), "") << "nothing on stderr";
+  listen("/dev/log");
+  if (HasFatalFailure()) return;
+  const pid_t pid = run_the_mix("syslog");
 
   // "<22>Dec  3 12:00:00 danerelay/smtp[PID]: QID: to=…": facility mail (2), severity info (6).
   const std::regex shape(R"(^<(\d+)>([A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d) (danerelay/[a-z]+)\[(\d+)\]: (.*)$)");
   const fs::path file = instance_->dir / "syslog.log";
   {
     std::ofstream out(file);
-    for (const auto& l : lines) {
+    for (const auto& l : datagrams_) {
       std::smatch m;
       ASSERT_TRUE(std::regex_match(l, m, shape)) << l;
       EXPECT_EQ(std::stoi(m[1].str()) >> 3, 2) << "facility mail: " << l;
@@ -343,17 +313,7 @@ TEST_F(JournalEndToEnd, SyslogTargetWritesClassicLinesPflogsummCounts) {
       out << m[2].str() << " relayhost " << m[3].str() << "[" << m[4].str() << "]: " << m[5].str() << "\n";
     }
   }
-  const std::string cmd = "pflogsumm --syslog-name=danerelay " + file.string() + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::map<std::string, int> totals;
-  std::array<char, 512> buf{};
-  const std::regex row(R"(^\s+(\d+)\s+(delivered|deferred|bounced)\b)");
-  while (std::fgets(buf.data(), buf.size(), p) != nullptr) {
-    std::cmatch m;
-    if (std::regex_search(buf.data(), m, row) && !totals.contains(m[2].str())) totals[m[2].str()] = std::stoi(m[1].str());
-  }
-  pclose(p);
+  auto totals = pflogsumm_totals(file);
   EXPECT_EQ(totals["delivered"], 2);
   EXPECT_EQ(totals["deferred"], 1);
   EXPECT_EQ(totals["bounced"], 1);
