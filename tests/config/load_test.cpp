@@ -471,6 +471,15 @@ TEST(ConfigLoad, CrossFieldLimitsPointAtTheValueWritten) {
                   "\"queue.min_backoff\""});
 }
 
+TEST(ConfigLoad, LogTargetIsOneOfFour) {
+  EXPECT_EQ(errors_of("[log]\ntarget = \"jornal\"\n"),
+            Lines{"danerelay.toml:2:10: error: unknown log target \"jornal\" (expected one of auto, journal, syslog, stderr) "
+                  "for key \"log.target\""});
+  for (const char* t : {"auto", "journal", "syslog", "stderr"}) {
+    EXPECT_EQ(errors_of(std::string("[log]\ntarget = \"") + t + "\"\n"), Lines{}) << t;
+  }
+}
+
 TEST(ConfigLoad, OneBadValueDoesNotCascadeIntoCrossFieldErrors) {
   EXPECT_EQ(errors_of("[limits]\nmax_connections = \"many\"\nmax_connections_per_client = 600\n"),
             Lines{"danerelay.toml:2:19: error: expected an integer for key \"limits.max_connections\""});
