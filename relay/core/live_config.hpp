@@ -18,6 +18,12 @@ template <class T>
 class Live {
  public:
   explicit Live(T initial) : current_(std::make_shared<const T>(std::move(initial))) {}
+  explicit Live(std::shared_ptr<const T> initial) : current_(std::move(initial)) {}
+
+  // A value the caller owns and keeps alive (and may change between uses: tests do).
+  [[nodiscard]] static std::shared_ptr<const Live> borrowed(const T& value) {
+    return std::make_shared<const Live>(std::shared_ptr<const T>(&value, [](const T*) {}));
+  }
 
   [[nodiscard]] std::shared_ptr<const T> get() const noexcept { return current_; }
   void set(T next) { current_ = std::make_shared<const T>(std::move(next)); }

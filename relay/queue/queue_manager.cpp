@@ -125,7 +125,7 @@ std::string header_section(const Envelope& envelope, std::size_t limit) {
 
 QueueManager::QueueManager(asio::any_io_executor executor, const config::Config& config, Spool& spool, DeliverFunction deliver,
                            std::shared_ptr<QueueClock> clock)
-    : QueueManager(std::move(executor), std::make_shared<const LiveConfig>(config), spool, std::move(deliver), std::move(clock)) {}
+    : QueueManager(std::move(executor), LiveConfig::borrowed(config), spool, std::move(deliver), std::move(clock)) {}
 
 QueueManager::QueueManager(asio::any_io_executor executor, std::shared_ptr<const LiveConfig> config, Spool& spool,
                            DeliverFunction deliver, std::shared_ptr<QueueClock> clock)
@@ -602,7 +602,7 @@ asio::awaitable<std::size_t> QueueManager::expire(QueueId id) {
 QueueManager::DeliverFunction make_delivery_function(asio::any_io_executor executor, const config::Config& config,
                                                      dns::Resolver& resolver, ConcurrencyLimiter& limiter, Connector connector,
                                                      LogSink smtp_log) {
-  return make_delivery_function(std::move(executor), std::make_shared<const LiveConfig>(config), resolver, limiter,
+  return make_delivery_function(std::move(executor), LiveConfig::borrowed(config), resolver, limiter,
                                 std::move(connector), std::move(smtp_log));
 }
 

@@ -83,7 +83,7 @@ class QueueManager final : public QueueControl {
   // (tests/relay/fake_queue_clock.hpp).
   QueueManager(boost::asio::any_io_executor executor, std::shared_ptr<const LiveConfig> config, Spool& spool,
                DeliverFunction deliver, std::shared_ptr<QueueClock> clock = nullptr);
-  // A fixed configuration (a copy is kept).
+  // A configuration the caller keeps alive (read at each use, as above).
   QueueManager(boost::asio::any_io_executor executor, const config::Config& config, Spool& spool, DeliverFunction deliver,
                std::shared_ptr<QueueClock> clock = nullptr);
   ~QueueManager() override;
@@ -163,7 +163,7 @@ class QueueManager final : public QueueControl {
                                                                    std::shared_ptr<const LiveConfig> config,
                                                                    dns::Resolver& resolver, ConcurrencyLimiter& limiter,
                                                                    Connector connector, LogSink smtp_log);
-// A fixed configuration (a copy is kept).
+// A configuration the caller keeps alive (read at each use, as above).
 [[nodiscard]] QueueManager::DeliverFunction make_delivery_function(boost::asio::any_io_executor executor,
                                                                    const config::Config& config, dns::Resolver& resolver,
                                                                    ConcurrencyLimiter& limiter, Connector connector,
