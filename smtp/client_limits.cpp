@@ -74,6 +74,11 @@ bool AuthFailureLimiter::record_failure(const std::string& address) {
   return times.size() >= max_failures_;
 }
 
+void AuthFailureLimiter::set_max_failures(std::uint32_t max_failures) {
+  std::lock_guard lock(mutex_);
+  max_failures_ = std::max<std::uint32_t>(max_failures, 1);
+}
+
 std::size_t AuthFailureLimiter::failures(const std::string& address) {
   const std::string key = client_key(address, ipv6_prefix_);
   std::lock_guard lock(mutex_);

@@ -49,6 +49,8 @@ class AuthFailureLimiter {
   [[nodiscard]] bool blocked(const std::string& address);
   // Counts one failed attempt; returns blocked(address) afterwards.
   bool record_failure(const std::string& address);
+  // A reload: the new limit counts the failures already recorded.
+  void set_max_failures(std::uint32_t max_failures);
   // Failures of the client of `address` within the window (for log lines).
   [[nodiscard]] std::size_t failures(const std::string& address);
 

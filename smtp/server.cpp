@@ -79,6 +79,12 @@ void ConnectionTracker::Slot::release() noexcept {
   tracker_.reset();
 }
 
+void ConnectionTracker::set_limits(std::uint32_t max_connections, std::uint32_t max_per_client) {
+  std::lock_guard lock(mutex_);
+  max_total_ = max_connections;
+  max_per_client_ = max_per_client;
+}
+
 // A limit of 0 means "no limit".
 ConnectionTracker::Admission ConnectionTracker::admit(const std::string& client_address, Slot& slot) {
   slot.release();  // before taking the lock: releasing takes it too
@@ -134,6 +140,16 @@ struct Server::State : std::enable_shared_from_this<Server::State> {
     settings = std::make_shared<const ServerSettings>(std::move(s));
   }
 
+  // The settings new sessions get; a session keeps the snapshot it started with.
+  std::shared_ptr<const ServerSettings> current() {
+    std::lock_guard lock(mutex);
+    return settings;
+  }
+  void replace(std::shared_ptr<const ServerSettings> next) {
+    std::lock_guard lock(mutex);
+    settings = std::move(next);
+  }
+
   void forget(ServerSession* session) {
     std::lock_guard lock(mutex);
     sessions.erase(session);
@@ -156,7 +172,7 @@ asio::awaitable<void> run_session(std::shared_ptr<Server::State> state, std::sha
   try {
     co_await session->run();
   } catch (const std::exception& e) {
-    state->settings->log->error("{}: session aborted: {}", session->namaddr(), e.what());
+    state->current()->log->error("{}: session aborted: {}", session->namaddr(), e.what());
   }
   state->forget(session.get());
   (void)slot;  // released here, with the connection
@@ -179,11 +195,13 @@ asio::awaitable<void> refuse(tcp::socket socket, std::string line) {
 asio::awaitable<void> accept_loop(std::shared_ptr<Server::State> state);
 
 asio::awaitable<void> accept_loop(std::shared_ptr<Server::State> state) {
-  const auto& settings = *state->settings;
-  const auto& log = settings.log;
   for (;;) {
     auto strand = asio::make_strand(state->executor);
     auto [ec, accepted] = co_await state->acceptor.async_accept(strand, use_tuple);
+    // Read after each accept: Server::update() may have replaced them (a reload).
+    const std::shared_ptr<const ServerSettings> snapshot = state->current();
+    const ServerSettings& settings = *snapshot;
+    const auto& log = settings.log;
     if (ec) {
       if (ec == asio::error::operation_aborted || !state->acceptor.is_open()) break;
       log->warn("listener {}: accept: {}", settings.listener.name, ec.message());
@@ -214,7 +232,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Server::State> state) {
       asio::co_spawn(ex, refuse(std::move(socket), std::move(line)), asio::detached);
       continue;
     }
-    auto session = std::make_shared<ServerSession>(std::move(socket), state->settings, state->store);
+    auto session = std::make_shared<ServerSession>(std::move(socket), snapshot, state->store);
     {
       std::lock_guard lock(state->mutex);
       if (state->stopped) break;
@@ -229,8 +247,21 @@ Server::Server(asio::any_io_executor executor, ServerSettings settings, MessageS
 
 Server::~Server() { stop(); }
 
+void Server::update(ServerSettings next) {
+  const std::shared_ptr<const ServerSettings> now = state_->current();
+  next.listener.address = now->listener.address;  // bound: only a restart moves a listener
+  next.listener.tls = now->listener.tls;
+  if (next.hostname.empty()) next.hostname = local_hostname();
+  if (!next.log) next.log = now->log;
+  if (!next.auth_pool) next.auth_pool = now->auth_pool;
+  if (!next.auth_failures) next.auth_failures = now->auth_failures;
+  if (!next.tracker) next.tracker = now->tracker;
+  state_->replace(std::make_shared<const ServerSettings>(std::move(next)));
+}
+
 void Server::start() {
-  const auto& l = state_->settings->listener;
+  const auto snapshot = state_->current();
+  const auto& l = snapshot->listener;
   const std::string where =
       (l.address.host.find(':') != std::string::npos ? "[" + l.address.host + "]" : l.address.host) + ":" +
       std::to_string(l.address.port);
@@ -283,6 +314,6 @@ tcp::endpoint Server::local_endpoint() const { return state_->bound; }
 
 std::string Server::local_endpoint_text() const { return endpoint_text(state_->bound); }
 
-const ServerSettings& Server::settings() const noexcept { return *state_->settings; }
+std::shared_ptr<const ServerSettings> Server::settings() const { return state_->current(); }
 
 }  // namespace danerelay::smtp

@@ -64,6 +64,9 @@ class ConnectionTracker : public std::enable_shared_from_this<ConnectionTracker>
   // the new connection. `client_address` is the address as text ("2001:db8::1").
   [[nodiscard]] Admission admit(const std::string& client_address, Slot& slot);
 
+  // A reload: new limits for connections admitted from now on (open ones are not closed).
+  void set_limits(std::uint32_t max_connections, std::uint32_t max_per_client);
+
   [[nodiscard]] std::size_t total() const;
   // Open connections of the client `client_address` belongs to (its whole IPv6 network).
   [[nodiscard]] std::size_t from(const std::string& client_address) const;
@@ -94,7 +97,12 @@ class Server {
 
   [[nodiscard]] boost::asio::ip::tcp::endpoint local_endpoint() const;
   [[nodiscard]] std::string local_endpoint_text() const;  // "[::]:25", "127.0.0.1:2525"
-  [[nodiscard]] const ServerSettings& settings() const noexcept;
+  // The settings new sessions get (sessions keep the ones they started with).
+  [[nodiscard]] std::shared_ptr<const ServerSettings> settings() const;
+  // A reload: sessions accepted from now on get `next`; open sessions keep theirs. The bound
+  // address and the TLS mode stay (only a restart changes them); a null log, tracker, AUTH
+  // pool or failure limiter keeps the current one.
+  void update(ServerSettings next);
 
   struct State;  // implementation detail (opaque; shared with the accept loop and sessions)
 

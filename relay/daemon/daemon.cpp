@@ -11,7 +11,8 @@
 //   5. the inbound listeners.
 // SIGINT/SIGTERM: listeners close, attempts in flight get a few seconds to finish, then exit 0.
 // Whatever was not finished stays in the spool for the next start (at-least-once).
-// SIGHUP: the server certificate and the credentials file are re-read.
+// SIGHUP: the whole configuration file is re-read and applied as reload_plan.hpp says; a file
+// that does not load is refused and the running configuration stays (reload()).
 // systemd (Type=notify): READY=1 once the self-test passed, STATUS=, RELOADING=1, STOPPING=1,
 // WATCHDOG=1 (service_notify.hpp).
 #include <boost/asio/co_spawn.hpp>
@@ -38,7 +39,10 @@
 #include "relay/core/exit_codes.hpp"
 #include "relay/core/logging.hpp"
 #include "relay/queue/queue_manager.hpp"
+#include "config/load.hpp"
+#include "relay/core/live_config.hpp"
 #include "relay/daemon/own_endpoints.hpp"
+#include "relay/daemon/reload_plan.hpp"
 #include "relay/daemon/resolver_setup.hpp"
 #include "relay/daemon/service_notify.hpp"
 #include "relay/delivery/smtp_connector.hpp"
@@ -79,6 +83,26 @@ asio::awaitable<void> self_test_loop(dns::Resolver* resolver, std::string name, 
   }
 }
 
+// The settings of one inbound listener, from the configuration in force.
+smtp::ServerSettings server_settings(const config::Config& cfg, const config::Listener& listener,
+                                     std::shared_ptr<tls::ServerContext> server_tls,
+                                     std::shared_ptr<smtp::Credentials> credentials) {
+  smtp::ServerSettings ss;
+  ss.listener = listener;
+  ss.limits = cfg.limits;
+  ss.hostname = cfg.server.hostname;
+  ss.tls = std::move(server_tls);
+  ss.credentials = std::move(credentials);
+  return ss;
+}
+
+std::shared_ptr<smtp::Credentials> load_credentials(const std::filesystem::path& file, spdlog::logger& log) {
+  if (file.empty()) return nullptr;
+  auto loaded = smtp::Credentials::load(file);  // throws with the file's name and line
+  for (const auto& w : loaded.warnings) log.warn("{}", w);
+  return std::make_shared<smtp::Credentials>(std::move(loaded.credentials));
+}
+
 // Every `every`: call `tick` (the watchdog ping, the STATUS line), from the event loop, so that
 // a stalled loop stops it.
 asio::awaitable<void> every(std::chrono::microseconds every, std::function<void()> tick) {
@@ -103,8 +127,11 @@ int run_daemon(config::Config cfg) {
     return kExitConfig;
   }
 
+  // The configuration in force; a reload replaces it (reload_plan.hpp).
+  const auto live = std::make_shared<LiveConfig>(cfg);
   // TLS: the client context for delivery; the server context for inbound STARTTLS / port 465.
-  asio::ssl::context client_tls(tls::make_client_context(cfg.tls.client).release());
+  auto client_tls = std::make_shared<asio::ssl::context>(tls::make_client_context(cfg.tls.client).release());
+  std::vector<std::shared_ptr<asio::ssl::context>> retired_client_tls;  // replaced by reloads: sessions may still use them
   std::shared_ptr<tls::ServerContext> server_tls;
   if (!cfg.tls.server.cert_file.empty()) {
     try {
@@ -115,15 +142,11 @@ int run_daemon(config::Config cfg) {
     }
   }
   std::shared_ptr<smtp::Credentials> credentials;
-  if (!cfg.server.credentials_file.empty()) {
-    try {
-      auto loaded = smtp::Credentials::load(cfg.server.credentials_file);
-      for (const auto& w : loaded.warnings) log->warn("{}", w);
-      credentials = std::make_shared<smtp::Credentials>(std::move(loaded.credentials));
-    } catch (const std::exception& e) {
-      log->critical("{}", e.what());
-      return kExitConfig;
-    }
+  try {
+    credentials = load_credentials(cfg.server.credentials_file, *log);
+  } catch (const std::exception& e) {
+    log->critical("{}", e.what());
+    return kExitConfig;
   }
 
   // The spool, recovered before anything is accepted.
@@ -156,9 +179,11 @@ int run_daemon(config::Config cfg) {
     connector_cfg.own_endpoints = std::make_shared<const OwnEndpoints>(own_endpoints(cfg.listeners, interfaces));
     log->info("loop detection: own endpoints {}", to_string(*connector_cfg.own_endpoints));
   }
-  Connector connector = smtp_connector(io.get_executor(), client_tls, connector_cfg, smtp_sink, &cache);
-  QueueManager queue(io.get_executor(), cfg, *spool,
-                     make_delivery_function(io.get_executor(), cfg, *resolver, limiter, connector, smtp_sink));
+  const auto own = connector_cfg.own_endpoints;
+  const auto live_connector = std::make_shared<LiveConnector>(ConnectorRuntime{client_tls, connector_cfg});
+  Connector connector = smtp_connector(io.get_executor(), live_connector, smtp_sink, &cache);
+  QueueManager queue(io.get_executor(), live, *spool,
+                     make_delivery_function(io.get_executor(), live, *resolver, limiter, connector, smtp_sink));
   if (!recovered.empty()) log->info("queue: {} message{} recovered from {}", recovered.size(), recovered.size() == 1 ? "" : "s",
                                     spool->directory().string());
   queue.load(std::move(recovered));
@@ -181,12 +206,7 @@ int run_daemon(config::Config cfg) {
   auto pool = std::make_shared<smtp::AuthPool>(2);
   std::vector<std::unique_ptr<smtp::Server>> servers;
   for (const auto& l : cfg.listeners) {
-    smtp::ServerSettings ss;
-    ss.listener = l;
-    ss.limits = cfg.limits;
-    ss.hostname = cfg.server.hostname;
-    ss.tls = server_tls;
-    ss.credentials = credentials;
+    smtp::ServerSettings ss = server_settings(cfg, l, server_tls, credentials);
     ss.log = logger("smtpd");
     ss.tracker = tracker;
     ss.auth_failures = auth_failures;
@@ -206,24 +226,79 @@ int run_daemon(config::Config cfg) {
   bool ready = false;
   const auto status_text = [&] { return service_status(queue.size(), queue.counters()); };
 
+  // SIGHUP: re-read the whole file. Everything that can fail is built before anything changes,
+  // so a reload applies entirely or not at all.
+  const auto reload = [&] {
+    const auto running = live->get();
+    std::error_code ec;
+    if (running->source.empty() || !std::filesystem::is_regular_file(running->source, ec)) {
+      log->error("reload refused: the daemon was started without a configuration file (running on the built-in defaults)");
+      return;
+    }
+    log->info("SIGHUP: reloading the configuration from {}", running->source.string());
+    config::LoadResult loaded = config::load_file(running->source);
+    if (!loaded.ok()) {
+      for (const auto& d : loaded.errors) log->error("{}", d.str());
+      log->error("reload refused: {} error{} in {}; the running configuration stays in force", loaded.errors.size(),
+                 loaded.errors.size() == 1 ? "" : "s", running->source.string());
+      return;
+    }
+    ReloadPlan plan = plan_reload(*running, *loaded.config);
+    const config::Config& next = plan.effective;
+    std::shared_ptr<smtp::Credentials> next_credentials;
+    std::shared_ptr<asio::ssl::context> next_client_tls = live_connector->get()->tls;
+    std::shared_ptr<tls::ServerContext> next_server_tls = server_tls;
+    try {
+      next_credentials = load_credentials(next.server.credentials_file, *log);
+      if (plan.tls_client_changed) {
+        next_client_tls = std::make_shared<asio::ssl::context>(tls::make_client_context(next.tls.client).release());
+      }
+      // Last, because it replaces the running context when it succeeds: the same files are
+      // re-read too (a renewed certificate).
+      if (next.tls.server.cert_file.empty()) {
+        next_server_tls = nullptr;
+      } else if (server_tls && !plan.tls_server_changed) {
+        server_tls->reload();
+      } else {
+        next_server_tls = std::make_shared<tls::ServerContext>(next.tls.server);
+      }
+    } catch (const std::exception& e) {
+      log->error("reload refused: {}; the running configuration stays in force", e.what());
+      return;
+    }
+    // Commit: what starts from now on uses the new configuration.
+    live->set(next);
+    ConnectorSettings next_connector = connector_settings(next);
+    next_connector.own_endpoints = own;
+    if (next_client_tls != live_connector->get()->tls) {
+      retired_client_tls.push_back(live_connector->get()->tls);
+      cache.clear();  // cached sessions were authenticated with the old client settings
+    }
+    live_connector->set(ConnectorRuntime{next_client_tls, std::move(next_connector)});
+    server_tls = next_server_tls;
+    credentials = next_credentials;
+    tracker->set_limits(next.limits.max_connections, next.limits.max_connections_per_client);
+    auth_failures->set_max_failures(next.limits.max_auth_failures_per_client);
+    for (std::size_t i = 0; i < servers.size(); ++i) {
+      servers[i]->update(server_settings(next, next.listeners[i], server_tls, credentials));
+    }
+    setup_logging(next.log);
+    std::string applied;
+    for (const auto& a : plan.applied) applied += (applied.empty() ? "" : ", ") + a;
+    log->info("reload done: {}", applied.empty() ? std::string("no change but the certificate and credentials re-read") : "changed " + applied);
+    for (const auto& key : plan.restart_needed) {
+      log->warn("reload: {} changed but needs a restart; the running value stays in force", key);
+    }
+  };
+
   asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   std::function<void()> wait_signal;
   wait_signal = [&] {
     signals.async_wait([&](boost::system::error_code ec, int signo) {
       if (ec) return;
       if (signo == SIGHUP) {
-        log->info("SIGHUP: reloading the server certificate and the credentials file");
         notifier.reloading();
-        try {
-          if (server_tls) server_tls->reload();
-          if (credentials && !cfg.server.credentials_file.empty()) {
-            auto loaded = smtp::Credentials::load(cfg.server.credentials_file);
-            for (const auto& w : loaded.warnings) log->warn("{}", w);
-            *credentials = std::move(loaded.credentials);
-          }
-        } catch (const std::exception& e) {
-          log->error("reload failed, keeping the previous settings: {}", e.what());
-        }
+        reload();
         if (ready) {
           notifier.ready(status_text());
         } else {

@@ -104,8 +104,19 @@ CacheKey cache_key(const HostAttempt& a) {
 
 Connector smtp_connector(asio::any_io_executor executor, asio::ssl::context& tls_context, ConnectorSettings settings,
                          LogSink log, ConnectionCache* cache) {
-  std::shared_ptr<const OwnEndpoints> own = settings.own_endpoints;
-  Connector connect = [executor, &tls_context, settings, log, cache](HostAttempt a) -> asio::awaitable<SessionResult> {
+  // Not owned: the caller keeps the context alive.
+  std::shared_ptr<asio::ssl::context> context(&tls_context, [](asio::ssl::context*) {});
+  return smtp_connector(std::move(executor), std::make_shared<const LiveConnector>(ConnectorRuntime{context, std::move(settings)}),
+                        std::move(log), cache);
+}
+
+Connector smtp_connector(asio::any_io_executor executor, std::shared_ptr<const LiveConnector> live, LogSink log,
+                         ConnectionCache* cache) {
+  Connector connect = [executor, live, log, cache](HostAttempt a) -> asio::awaitable<SessionResult> {
+    // The runtime in force when the attempt starts, kept to its end.
+    const std::shared_ptr<const ConnectorRuntime> runtime = live->get();
+    const ConnectorSettings& settings = runtime->settings;
+    asio::ssl::context& tls_context = *runtime->tls;
     const std::string namaddr = tls::format_namaddr(a.host->name, a.address.to_string(), a.port);
     CacheKey key = cache_key(a);
     std::unique_ptr<smtp::ClientSession> session;
@@ -186,7 +197,8 @@ Connector smtp_connector(asio::any_io_executor executor, asio::ssl::context& tls
     }
     co_return result;
   };
-  return refuse_own_endpoints(std::move(connect), std::move(own));
+  // The own endpoints are the listeners', which a reload does not change.
+  return refuse_own_endpoints(std::move(connect), live->get()->settings.own_endpoints);
 }
 
 }  // namespace danerelay::relay

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "relay/core/live_config.hpp"
 #include "relay/delivery/connection_cache.hpp"
 #include "relay/delivery/delivery.hpp"
 #include "relay/delivery/loop_detection.hpp"
@@ -40,11 +41,23 @@ struct ConnectorSettings {
 // depended on.
 [[nodiscard]] CacheKey cache_key(const HostAttempt& attempt);
 
+// What a connector uses that a reload may replace: the client TLS context (tls.client) and the
+// settings. An attempt uses the one in force when it starts. A replaced context must outlive the
+// sessions made with it (the daemon keeps it, and clears the connection cache).
+struct ConnectorRuntime {
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  ConnectorSettings settings;
+};
+using LiveConnector = Live<ConnectorRuntime>;
+
 // A Connector bound to an executor, the client TLS context and, optionally, a connection cache
 // (both must outlive it) and a log. With a cache, a session left reusable after its transaction
 // is kept for the next attempt with the same CacheKey; plaintext retries never use the cache.
 // With settings.own_endpoints, attempts that loop back to the relay are refused first (L-01).
 [[nodiscard]] Connector smtp_connector(boost::asio::any_io_executor executor, boost::asio::ssl::context& tls_context,
                                        ConnectorSettings settings, LogSink log, ConnectionCache* cache = nullptr);
+// The same, with a runtime that a reload replaces (`runtime` is shared with the daemon).
+[[nodiscard]] Connector smtp_connector(boost::asio::any_io_executor executor, std::shared_ptr<const LiveConnector> runtime,
+                                       LogSink log, ConnectionCache* cache = nullptr);
 
 }  // namespace danerelay::relay

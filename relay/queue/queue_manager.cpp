@@ -125,8 +125,12 @@ std::string header_section(const Envelope& envelope, std::size_t limit) {
 
 QueueManager::QueueManager(asio::any_io_executor executor, const config::Config& config, Spool& spool, DeliverFunction deliver,
                            std::shared_ptr<QueueClock> clock)
+    : QueueManager(std::move(executor), LiveConfig::borrowed(config), spool, std::move(deliver), std::move(clock)) {}
+
+QueueManager::QueueManager(asio::any_io_executor executor, std::shared_ptr<const LiveConfig> config, Spool& spool,
+                           DeliverFunction deliver, std::shared_ptr<QueueClock> clock)
     : executor_(std::move(executor)),
-      config_(config),
+      config_(std::move(config)),
       spool_(spool),
       deliver_(std::move(deliver)),
       log_(logger("qmgr")),
@@ -215,7 +219,7 @@ void QueueManager::run_due() {
           it2->second.active = false;
           --active_;
         }
-        it2->second.due = mono_ms() + config_.queue.min_backoff.count();
+        it2->second.due = mono_ms() + config_->get()->queue.min_backoff.count();
         schedule(id, it2->second.due);
         arm_timer();
       }
@@ -231,7 +235,8 @@ std::int64_t QueueManager::mono_ms() const {
 }
 
 std::chrono::milliseconds QueueManager::retry_wait(const Entry& entry, std::int64_t wall_now_ms) const {
-  const auto& q = config_.queue;
+  const auto cfg = config_->get();
+  const auto& q = cfg->queue;
   const std::int64_t lifetime_left = to_ms(entry.message.envelope.arrival) + q.max_lifetime.count() - wall_now_ms;
   return retry_delay(entry.message.state.attempts, q.min_backoff, q.max_backoff, std::chrono::milliseconds(lifetime_left));
 }
@@ -334,7 +339,7 @@ asio::awaitable<void> QueueManager::attempt(QueueId id) {
   }
 
   // The queue lifetime (or `queue expire`): whatever is still pending bounces now.
-  const bool expired = now >= to_ms(m.envelope.arrival) + config_.queue.max_lifetime.count() || m.state.forced_expire;
+  const bool expired = now >= to_ms(m.envelope.arrival) + config_->get()->queue.max_lifetime.count() || m.state.forced_expire;
   if (expired && !pending.empty() && !entry.removed) {
     log_->info("{}: from=<{}>, status=expired, returned to sender", id.str(), m.envelope.sender);
     for (std::size_t i : pending) {
@@ -368,7 +373,7 @@ asio::awaitable<void> QueueManager::attempt(QueueId id) {
         for (std::size_t i : owed) m.state.recipients[i].notice_owed = false;
       }
     }
-    const auto warn_after = config_.queue.delay_warning.count();
+    const auto warn_after = config_->get()->queue.delay_warning.count();
     if (warn_after > 0 && !pending.empty() && now >= to_ms(m.envelope.arrival) + warn_after) {
       // One that cannot be queued is tried again at the next attempt (delay_notified unset).
       if (auto who = dsn_recipients(DsnKind::delay, m.envelope, m.state, pending); !who.empty()) {
@@ -431,8 +436,9 @@ asio::awaitable<bool> QueueManager::queue_notice(QueueId id, DsnKind kind, std::
   input.state = &state;
   input.recipients = recipients;
   input.original = std::move(text);
-  input.reporting_mta = config_.server.hostname.empty() ? std::string("localhost") : config_.server.hostname;
-  input.max_lifetime = std::chrono::duration_cast<std::chrono::seconds>(config_.queue.max_lifetime);
+  const auto cfg = config_->get();
+  input.reporting_mta = cfg->server.hostname.empty() ? std::string("localhost") : cfg->server.hostname;
+  input.max_lifetime = std::chrono::duration_cast<std::chrono::seconds>(cfg->queue.max_lifetime);
   input.now = clock_->wall();
   std::string notice = make_dsn(input);
 
@@ -596,10 +602,20 @@ asio::awaitable<std::size_t> QueueManager::expire(QueueId id) {
 QueueManager::DeliverFunction make_delivery_function(asio::any_io_executor executor, const config::Config& config,
                                                      dns::Resolver& resolver, ConcurrencyLimiter& limiter, Connector connector,
                                                      LogSink smtp_log) {
+  return make_delivery_function(std::move(executor), LiveConfig::borrowed(config), resolver, limiter,
+                                std::move(connector), std::move(smtp_log));
+}
+
+QueueManager::DeliverFunction make_delivery_function(asio::any_io_executor executor, std::shared_ptr<const LiveConfig> live,
+                                                     dns::Resolver& resolver, ConcurrencyLimiter& limiter, Connector connector,
+                                                     LogSink smtp_log) {
   (void)executor;
   auto seeds = std::make_shared<std::mt19937_64>(std::random_device{}());
-  return [&config, &resolver, &limiter, connector = std::move(connector), smtp_log = std::move(smtp_log), seeds](
+  return [live = std::move(live), &resolver, &limiter, connector = std::move(connector), smtp_log = std::move(smtp_log), seeds](
              Envelope envelope, std::string domain, int attempt) -> asio::awaitable<std::vector<RecipientResult>> {
+    // The snapshot in force now, kept to the end of this attempt (routing.policy points into it).
+    const std::shared_ptr<const config::Config> snapshot = live->get();
+    const config::Config& config = *snapshot;
     // Postfix's delay stages (log_adhoc.c): a = arrival → this attempt (time spent deferred
     // included), b = in the queue manager (here: waiting for a concurrency slot), c = DNS and
     // connection set-up, d = transmission.

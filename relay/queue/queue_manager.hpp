@@ -51,6 +51,7 @@
 #include "relay/delivery/delivery.hpp"
 #include "relay/queue/dsn.hpp"
 #include "relay/control/queue_control.hpp"
+#include "relay/core/live_config.hpp"
 #include "relay/core/queue_clock.hpp"
 #include "relay/queue/spool.hpp"
 
@@ -76,8 +77,13 @@ class QueueManager final : public QueueControl {
   using DeliverFunction = std::function<boost::asio::awaitable<std::vector<RecipientResult>>(Envelope, std::string domain,
                                                                                              int attempt)>;
 
-  // `config`, `spool`, and what `deliver` refers to must outlive the manager. `clock`: null →
-  // system_queue_clock(executor); tests pass virtual time (tests/relay/fake_queue_clock.hpp).
+  // `spool` and what `deliver` refers to must outlive the manager. The queue settings are read
+  // from `config` at each use, so a reload (LiveConfig::set) applies to the next decision.
+  // `clock`: null → system_queue_clock(executor); tests pass virtual time
+  // (tests/relay/fake_queue_clock.hpp).
+  QueueManager(boost::asio::any_io_executor executor, std::shared_ptr<const LiveConfig> config, Spool& spool,
+               DeliverFunction deliver, std::shared_ptr<QueueClock> clock = nullptr);
+  // A configuration the caller keeps alive (read at each use, as above).
   QueueManager(boost::asio::any_io_executor executor, const config::Config& config, Spool& spool, DeliverFunction deliver,
                std::shared_ptr<QueueClock> clock = nullptr);
   ~QueueManager() override;
@@ -129,7 +135,7 @@ class QueueManager final : public QueueControl {
   [[nodiscard]] std::int64_t mono_ms() const;  // clock_->monotonic(), milliseconds of its epoch
 
   boost::asio::any_io_executor executor_;
-  const config::Config& config_;
+  std::shared_ptr<const LiveConfig> config_;
   Spool& spool_;
   DeliverFunction deliver_;
   std::shared_ptr<spdlog::logger> log_;   // "qmgr"
@@ -151,7 +157,13 @@ class QueueManager final : public QueueControl {
 
 // The production DeliverFunction: route_for (policy, next hop), resolve_destination through the
 // validating resolver, a concurrency permit per domain, relay::deliver with the SMTP connector.
+// Each attempt takes the configuration snapshot in force when it starts and keeps it to its end.
 // Every reference must outlive the function. `smtp_log` receives the delivery and TLS lines.
+[[nodiscard]] QueueManager::DeliverFunction make_delivery_function(boost::asio::any_io_executor executor,
+                                                                   std::shared_ptr<const LiveConfig> config,
+                                                                   dns::Resolver& resolver, ConcurrencyLimiter& limiter,
+                                                                   Connector connector, LogSink smtp_log);
+// A configuration the caller keeps alive (read at each use, as above).
 [[nodiscard]] QueueManager::DeliverFunction make_delivery_function(boost::asio::any_io_executor executor,
                                                                    const config::Config& config, dns::Resolver& resolver,
                                                                    ConcurrencyLimiter& limiter, Connector connector,
