@@ -48,7 +48,7 @@ deb=$work/danerelay_${version}_${arch}.deb
 [ -f "$deb" ] || { echo "build-deb: no $deb after the build" >&2; exit 1; }
 
 echo "build-deb: lintian --fail-on error"
-lintian --fail-on error --no-tag-display-limit "$deb"
+lintian --fail-on error --tag-display-limit 0 "$deb"
 
 "$repo/tests/package/check_contents.sh" "$deb"
 

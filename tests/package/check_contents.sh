@@ -47,6 +47,9 @@ echo "$postinst" | grep -q 'statedir=/var/lib/danerelay' || fail "postinst state
 echo "$postinst" | grep -qE "deb-systemd-helper debian-installed '?danerelay\.service'?" || fail "postinst would enable the unit (no --no-enable snippet)"
 if echo "$postinst" | grep -q 'was-enabled defaults to true'; then fail "postinst enables the unit on a new install"; fi
 postrm=$(dpkg-deb -I "$deb" postrm 2>/dev/null || true)
+for script in postinst postrm; do
+  out=$(dpkg-deb -I "$deb" "$script" | sh -n 2>&1) || fail "$script is not valid sh: $out"
+done
 echo "$postrm" | grep -qx '    rm -rf /var/lib/danerelay' || fail "postrm does not remove /var/lib/danerelay"
 echo "$postrm" | awk '/rm -rf \/var\/lib\/danerelay/ { exit !in_purge } /if \[ "\$1" = "purge" \]/ { in_purge = 1 } /^fi/ { in_purge = 0 }' \
   || fail "postrm removes /var/lib/danerelay outside purge"
