@@ -20,6 +20,12 @@ packages=(
   libgtest-dev libgmock-dev ldnsutils iproute2 util-linux pflogsumm
   # strace: the test that the spool flushes data and directory before the 250 reply
   strace
+  # danerelay(8) is generated from the CLI help at build time; systemd: systemd.pc names the unit
+  # and sysusers directories, systemd-analyze verify/security check the installed unit (tests/install)
+  help2man systemd
+  # the Debian package (scripts/build-deb.sh): dh, dpkg-buildpackage, lintian; man-db renders the
+  # man page in tests/install
+  debhelper dpkg-dev fakeroot lintian man-db
   # runtime: the root trust anchor (seeds the RFC 5011-managed copy), CA certificates for verify/secure
   dns-root-data ca-certificates openssl
 )
