@@ -189,6 +189,7 @@ void add_probe(CheckReport& report, std::size_t index, const ProbeResult& probe)
   a.address = probe.address;
   a.pass = probe_passes(probe);
   a.starttls_offered = probe.starttls_offered;
+  a.handshake = probe.report.has_value();
   a.log = probe.log;
   if (probe.report && probe.report->established) {
     const tls::PeerReport& t = *probe.report;
@@ -250,6 +251,7 @@ void finish_check(CheckReport& r) {
     r.dane_validity = {"n/a", "no TLSA records to validate"};
   } else {
     std::vector<std::string> bad;
+    std::vector<std::string> unreached;  // no handshake: nothing to judge the records by
     bool tested = false;
     for (const HostCheck& h : r.hosts) {
       if (!has_dane(h)) continue;
@@ -258,16 +260,26 @@ void finish_check(CheckReport& r) {
         continue;
       }
       for (const AddressCheck& a : h.connects) {
+        if (!a.handshake) {
+          unreached.push_back(fmt::format("{}[{}]", h.name, a.address));
+          continue;
+        }
         tested = true;
         if (a.matched.empty()) bad.push_back(fmt::format("{}[{}]: no match", h.name, a.address));
       }
     }
-    if (!bad.empty()) {
+    auto join = [](const std::vector<std::string>& v) {
       std::string list;
-      for (const auto& b : bad) list += (list.empty() ? "" : ", ") + b;
-      r.dane_validity = {"invalid", list};
+      for (const auto& b : v) list += (list.empty() ? "" : ", ") + b;
+      return list;
+    };
+    const std::string not_reached = unreached.empty() ? "" : "; no TLS handshake with " + join(unreached);
+    if (!bad.empty()) {
+      r.dane_validity = {"invalid", join(bad) + not_reached};
     } else if (tested) {
-      r.dane_validity = {"valid", "every address of every host with TLSA matched a usable record"};
+      r.dane_validity = {"valid", "every certificate presented matched a usable TLSA record" + not_reached};
+    } else if (r.connected && !unreached.empty()) {
+      r.dane_validity = {"untested", "every TLSA RRset has usable records, but" + not_reached.substr(1)};
     } else {
       r.dane_validity = {"untested", "every TLSA RRset has usable records; --connect checks them against the certificates"};
     }
@@ -303,7 +315,9 @@ int check_exit(const CheckReport& r, bool strict) noexcept {
 
 std::string format_check(const CheckReport& r) {
   std::string out;
-  if (r.kind == "nexthop") {
+  if (r.probe) {
+    out += fmt::format("{}: one server (probe), port {}\n", r.domain, r.port);
+  } else if (r.kind == "nexthop") {
     out += fmt::format("{}: configured next hop {}, port {}\n", r.domain, r.next_hop, r.port);
   } else if (r.kind == "address-literal") {
     out += fmt::format("{}: address literal (no DNS, no DANE), port {}\n", r.domain, r.port);
@@ -365,6 +379,7 @@ nlohmann::json check_json(const CheckReport& r, bool strict) {
   using nlohmann::json;
   json j;
   j["domain"] = r.domain;
+  j["probe"] = r.probe;
   j["port"] = r.port;
   j["self_test"] = {{"ok", r.self_test_ok}, {"summary", r.self_test}};
   j["policy"] = {{"level", r.level}, {"rule", r.rule}};
@@ -397,7 +412,7 @@ nlohmann::json check_json(const CheckReport& r, bool strict) {
       for (const AddressCheck& a : h.connects) {
         json aj{{"address", a.address},   {"pass", a.pass},     {"starttls_offered", a.starttls_offered},
                 {"trust", a.trust},       {"protocol", a.protocol}, {"cipher", a.cipher},
-                {"peer_name", a.peer_name}, {"failure", a.failure}, {"note", a.note}, {"log", a.log}};
+                {"handshake", a.handshake}, {"peer_name", a.peer_name}, {"failure", a.failure}, {"note", a.note}, {"log", a.log}};
         if (!a.matched.empty()) {
           aj["matched"] = a.matched;
           aj["depth"] = a.depth;

@@ -59,6 +59,7 @@ struct AddressCheck {
   int depth = -1;
   std::string peer_name;    // the name the certificate matched (DANE-TA, PKIX)
   bool starttls_offered = false;
+  bool handshake = false;   // a TLS handshake was attempted (STARTTLS offered and accepted)
   std::string failure;      // the handshake or session failure, Postfix's words
   std::string note;         // e.g. the plaintext retry after a failed opportunistic handshake
   std::vector<std::string> log;  // Postfix's TLS lines for this session
@@ -94,6 +95,7 @@ struct SummaryLine {
 };
 
 struct CheckReport {
+  bool probe = false;                  // `danerelay probe`: one server, not a recipient domain
   std::string domain;
   std::uint16_t port = 25;
   bool self_test_ok = true;

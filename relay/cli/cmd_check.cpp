@@ -30,6 +30,12 @@ namespace asio = boost::asio;
 int cmd_check(const GlobalOptions& options, const CheckOptions& check) {
   auto cfg = load_config(options);
   if (!cfg) return kExitConfig;
+  // As the queue does for a recipient domain: a UTF-8 domain is looked up as its A-label form.
+  const std::optional<std::string> domain = dns_domain(check.domain);
+  if (!domain) {
+    std::cerr << "danerelay check: " << check.domain << ": not a valid (internationalized) domain name\n";
+    return kExitUsage;
+  }
   if (check.port) cfg->delivery.port = *check.port;
   setup_logging(cfg->log);
 
@@ -54,7 +60,7 @@ int cmd_check(const GlobalOptions& options, const CheckOptions& check) {
         dns::SelfTest t;
         t.ok = true;
         if (!check.skip_self_test) t = co_await dns::self_test(*resolver, cfg->dns.self_test_name);
-        Routing routing = route_for(*cfg, check.domain, seed);
+        Routing routing = route_for(*cfg, *domain, seed);
         dns::Resolution res = co_await dns::resolve_destination(*resolver, routing.request);
         CheckReport report = make_check(res, routing, *cfg);
         report.self_test_ok = t.ok;

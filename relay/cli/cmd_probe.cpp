@@ -140,7 +140,8 @@ int cmd_probe(const GlobalOptions& options, const ProbeOptions& probe_options) {
           }
         }
         CheckReport report = make_check(res, routing, *cfg);
-        report.rule = "probe: dane, whatever the configuration says";
+        report.probe = true;
+        report.rule = "probe: always dane, whatever the configuration says";
         bool ok = t.ok && tlsa_problem.empty() && res.plan.status == dns::PlanStatus::deliver && !res.plan.hosts.empty();
         std::string text = t.summary() + "\n\n";
         if (!tlsa_problem.empty()) text += "--tlsa-from " + probe_options.tlsa_from + ": " + tlsa_problem + "\n";

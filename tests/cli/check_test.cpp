@@ -348,6 +348,7 @@ TEST_F(Check, UsageAndConfigErrors) {
   EXPECT_EQ(run("check -c " + config()).status, 64);                              // no domain
   EXPECT_EQ(run("check --frob -c " + config() + " secure.test").status, 64);
   EXPECT_EQ(run("check -p 0 -c " + config() + " secure.test").status, 64);
+  EXPECT_EQ(run("check -c " + config() + " \xcc\x81" "bc.example").status, 64);  // a leading combining mark: no IDN (RFC 5891 §4.2.3.2)
   const auto bad = write("bad.toml", "[delivery]\nport = 70000\n");
   EXPECT_EQ(run("check -c " + bad + " secure.test").status, 2);
   EXPECT_EQ(run("probe -c " + bad + " mx.secure.test").status, 2);
@@ -517,6 +518,10 @@ TEST_F(Check, D45_ConnectMxThatIsDown) {
   EXPECT_FALSE(a["pass"].get<bool>());
   EXPECT_TRUE(has(a["failure"], "connect to mx1.twomx.test[127.0.0.131]:25")) << a.dump(2);
   EXPECT_EQ(j["warnings"].size(), 1u);
+  // A refused connection says nothing about the records: only mx2's certificate is judged.
+  EXPECT_EQ(j["summary"]["dane_validity"]["result"], "valid") << j["summary"];
+  EXPECT_TRUE(has(j["summary"]["dane_validity"]["text"], "no TLS handshake with mx1.twomx.test[127.0.0.131]")) << j["summary"];
+  EXPECT_FALSE(a["handshake"].get<bool>());
   // Every MX down: would defer.
   mx2.reset();
   r = run("check --connect --no-self-test -c " + config() + " twomx.test");
@@ -535,6 +540,7 @@ TEST_F(Check, ProbeDaneEeSuccess) {
   EXPECT_TRUE(has(r.out, "mx.secure.test[127.0.0.11]:25: Matched DANE EE certificate at depth 0: 3 1 1 ")) << r.out;
   EXPECT_TRUE(has(r.out, "Verified TLS connection established to mx.secure.test[127.0.0.11]:25: TLSv1.")) << r.out;
   EXPECT_TRUE(has(r.out, "Verified TLS connection established to mx.secure.test[::1]:25: ")) << r.out;
+  EXPECT_TRUE(has(r.out, "mx.secure.test: one server (probe), port 25\n  policy: dane (probe: always dane")) << r.out;
   EXPECT_TRUE(has(r.out, "  probe: ok\n")) << r.out;
   expect_no_mail(*v4);
   expect_quit(*v4);
