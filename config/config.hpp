@@ -217,6 +217,7 @@ struct DestinationPolicy {
 
 struct PolicySettings {
   TlsLevel default_level = TlsLevel::dane;
+  SourceLocation default_where;     // where [policy] default was set (line 0: built in); `check` names it
   std::vector<DestinationPolicy> destinations;
 
   // The most specific table for `domain` (lower-case, no trailing dot): an exact match first,

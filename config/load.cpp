@@ -749,7 +749,10 @@ class ConfigReader {
   void read_policy(Section& s) {
     auto& policy = cfg_.policy;
     const auto before_errors = ld_.error_count();
-    s.read("default", [&](const Field& f) { assign(policy.default_level, ld_.choice(f, "policy level", kPolicyLevels)); });
+    s.read("default", [&](const Field& f) {
+      policy.default_where = ld_.location(f.node);
+      assign(policy.default_level, ld_.choice(f, "policy level", kPolicyLevels));
+    });
     const bool default_clean = ld_.error_count() == before_errors;
     s.read("destination", [&](const Field& f) {
       const auto* t = ld_.table(f);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.hpp"
@@ -36,6 +37,32 @@ struct ResolveOptions {
   bool skip_self_test = false;
 };
 
+// `danerelay check DOMAIN`: see cmd_check.cpp and check_report.hpp.
+struct CheckOptions {
+  std::string domain;
+  std::optional<std::uint16_t> port;
+  bool connect = false;         // one STARTTLS handshake per address (then QUIT; never MAIL)
+  bool json = false;            // one JSON document instead of the lines
+  bool strict = false;          // any failing host or address exits 1
+  bool skip_self_test = false;
+};
+
+// `danerelay probe HOST[:PORT]`: see cmd_probe.cpp.
+struct ProbeOptions {
+  std::string target;           // HOST, HOST:PORT, ADDRESS, [ADDRESS]:PORT
+  std::string tlsa_from;        // use the TLSA RRset at _PORT._tcp.NAME instead of HOST's
+  bool json = false;
+};
+
+struct ProbeTarget {
+  std::string host;             // a host name or an IP address (without brackets)
+  std::uint16_t port = 25;
+  bool address = false;         // host is an IP address
+};
+// "mx.example.org", "mx.example.org:2525", "192.0.2.1", "[192.0.2.1]:25", "[IPv6:2001:db8::1]:25",
+// "2001:db8::1" (a bare IPv6 address takes no port); nullopt when it is none of them.
+[[nodiscard]] std::optional<ProbeTarget> parse_probe_target(std::string_view text, std::uint16_t default_port);
+
 // `danerelay queue VERB [ID] [--json]`: list/show work with or without the daemon (the spool is
 // read directly when no daemon answers on the control socket); flush/delete/hold/release/expire
 // need the daemon.
@@ -47,6 +74,8 @@ struct QueueOptions {
 
 int cmd_check_config(const GlobalOptions& options);
 int cmd_resolve(const GlobalOptions& options, const ResolveOptions& resolve);
+int cmd_check(const GlobalOptions& options, const CheckOptions& check);
+int cmd_probe(const GlobalOptions& options, const ProbeOptions& probe);
 int cmd_run(const GlobalOptions& options);
 int cmd_queue(const GlobalOptions& options, const QueueOptions& queue);
 

@@ -26,8 +26,31 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check-config", "check the configuration file; exit 2 on any error");
   add_config_option(check);
 
+  CheckOptions check_options;
+  auto* chk = app.add_subcommand("check", "what the relay would do with mail for DOMAIN: MX, addresses, TLSA and their "
+                                          "DNSSEC verdicts, the effective level and its rule, --connect: a STARTTLS handshake "
+                                          "per address; exit 0 deliverable, 1 would defer/bounce, 2 config, 3 DNSSEC self-test");
+  add_config_option(chk);
+  chk->add_option("domain", check_options.domain, "recipient domain")->required();
+  chk->add_option("-p,--port", check_options.port, "destination port (default: delivery.port)")->check(CLI::Range(1, 65535));
+  chk->add_flag("--connect", check_options.connect, "connect to every address: EHLO, STARTTLS, handshake, QUIT (never MAIL)");
+  chk->add_flag("--json", check_options.json, "one JSON document with the same facts");
+  chk->add_flag("--strict", check_options.strict, "exit 1 when any host or address fails, even if another works");
+  chk->add_flag("--no-self-test", check_options.skip_self_test, "skip the DNSSEC self-test");
+
+  ProbeOptions probe_options;
+  auto* prb = app.add_subcommand("probe", "one server, like posttls-finger: TLSA at _PORT._tcp.HOST, a STARTTLS handshake "
+                                          "per address at the dane level, QUIT; exit 0 when TLS came up (authenticated where "
+                                          "TLSA records are usable), 1 otherwise");
+  add_config_option(prb);
+  prb->add_option("target", probe_options.target, "HOST[:PORT], ADDRESS or [ADDRESS]:PORT (default port: delivery.port)")->required();
+  prb->add_option("--tlsa-from", probe_options.tlsa_from,
+                  "use the TLSA RRset at _PORT._tcp.NAME (NAME also the TLSA base domain: SNI, DANE-TA name) instead of HOST's");
+  prb->add_flag("--json", probe_options.json, "one JSON document (check's shape)");
+
   ResolveOptions resolve;
-  auto* res = app.add_subcommand("resolve", "print the RFC 7672 delivery plan for recipient domains");
+  auto* res = app.add_subcommand("resolve", "kept beside check: the raw RFC 7672 delivery plan for several domains, -t with "
+                                            "every DNS answer (exit 1 when the self-test fails)");
   add_config_option(res);
   res->add_option("domains", resolve.domains, "recipient domains")->required();
   res->add_option("-p,--port", resolve.port, "destination port (default: delivery.port)")->check(CLI::Range(1, 65535));
@@ -69,11 +92,13 @@ int main(int argc, char** argv) {
     queue_config_count += verb->count("-c");
     if (*verb) queue.verb = verb->get_name();
   }
-  global.config_given = app.count("-c") + run->count("-c") + check->count("-c") + res->count("-c") + queue_config_count > 0;
+  global.config_given = app.count("-c") + run->count("-c") + check->count("-c") + res->count("-c") + chk->count("-c") + prb->count("-c") + queue_config_count > 0;
 
   try {
     if (*check) return cmd_check_config(global);
     if (*res) return cmd_resolve(global, resolve);
+    if (*chk) return cmd_check(global, check_options);
+    if (*prb) return cmd_probe(global, probe_options);
     if (*run) return cmd_run(global);
     if (*que) return cmd_queue(global, queue);
   } catch (const std::exception& e) {

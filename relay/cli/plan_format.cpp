@@ -7,8 +7,6 @@
 
 namespace danerelay::relay {
 
-namespace {
-
 std::string tlsa_line(const dns::Host& h) {
   const auto& t = h.tlsa;
   switch (t.state) {
@@ -55,8 +53,6 @@ std::string rdata_text(dns::RRType type, const std::vector<std::uint8_t>& rd) {
   }
   return "\\# " + std::to_string(rd.size()) + " " + dns::to_hex(rd);
 }
-
-}  // namespace
 
 std::string format_plan(const dns::Resolution& res, const Routing& routing) {
   const auto& p = res.plan;

@@ -1,6 +1,6 @@
 // tests/cli/cli_test.cpp — the danerelay binary as an operator runs it: exit codes (0 ok,
 // 2 configuration error, 64 usage), FILE:LINE:COL diagnostics, and `resolve` over the signed
-// test world printing readable plans.
+// test world printing readable plans (`check` and `probe`: check_test.cpp).
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -130,6 +130,15 @@ TEST_F(Cli, ResolveWithAMissingTrustAnchorIsAConfigErrorNotAnInsecureRun) {
 TEST_F(Cli, UnknownSubcommandIsAUsageError) {
   auto r = run("frobnicate");
   EXPECT_EQ(r.status, 64) << r.output;
+}
+
+// `resolve` is kept beside `check` and `probe` (not an alias): --help says so.
+TEST_F(Cli, HelpListsCheckAndProbeAndSaysResolveIsKept) {
+  auto r = run("--help");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("  check "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("  probe "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("kept beside check"), std::string::npos) << r.output;
 }
 
 TEST_F(Cli, ResolvePrintsSelfTestAndAPlanForEveryWorldDomain) {

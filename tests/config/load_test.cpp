@@ -387,6 +387,8 @@ address = "[::1]:9100"
   EXPECT_EQ(c.delivery.max_concurrency_per_destination, 10u);
 
   EXPECT_EQ(c.policy.default_level, TlsLevel::dane_only);
+  EXPECT_EQ(c.policy.default_where.file, "danerelay.toml");  // `danerelay check` names it
+  EXPECT_GT(c.policy.default_where.line, 0u);
   EXPECT_EQ(c.queue.directory, "/var/spool/danerelay");
   EXPECT_EQ(c.queue.min_backoff, Duration{1min});
   EXPECT_EQ(c.queue.max_backoff, Duration{1h});
@@ -814,6 +816,8 @@ TEST(ExampleConfig, ListsExactlyTheDefaultsApartFromItsPolicyExamples) {
   example.policy.destinations.clear();
   ASSERT_EQ(example.listeners.size(), 1u);
   example.listeners[0].where = {};
+  EXPECT_EQ(example.policy.default_where.line, 111u);  // `check` names the line of [policy] default
+  example.policy.default_where = {};
   EXPECT_EQ(example, want);
 }
 

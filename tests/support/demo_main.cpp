@@ -9,8 +9,8 @@
 //   3. starts `danerelay -c DIR/danerelay.toml run` (log: DIR/danerelay.log);
 //   4. submits mail as an organisation's mail server would (EHLO, STARTTLS, MAIL/RCPT/DATA), and
 //      tries to relay from a client that is not allowed to;
-//   5. waits (bounded) for the deliveries, then prints the daemon's log, `danerelay queue list` and
-//      what each sink received;
+//   5. waits (bounded) for the deliveries, then prints the daemon's log, `danerelay queue list`,
+//      what each sink received, and `danerelay check --connect twomx.test`;
 //   6. stops the daemon with SIGTERM.
 // Exit status 0 when everything the demo shows happened; 1 (with the reason) otherwise.
 #include <sys/wait.h>
@@ -319,6 +319,15 @@ int run(const fs::path& dir) {
   if (twomx1->stats().bodies() != 0) problems.push_back("mx1.twomx.test (wrong certificate) received a message");
   if (twomx2->stats().bodies() != 1) problems.push_back("mx2.twomx.test did not receive exactly one message");
   if (insecure->stats().bodies() != 1) problems.push_back("mx.insecure.test did not receive exactly one message");
+
+  // What an operator asks the relay about a destination: `danerelay check`, with one STARTTLS
+  // handshake per MX address (no MAIL). twomx.test: mx1 fails DANE, mx2 works → exit 0, a warning.
+  heading("danerelay -c " + config.string() + " check --connect twomx.test");
+  {
+    auto [rc, out] = cli(config, "check --connect --no-self-test twomx.test");
+    std::cout << out << "   exit status " << rc << "\n";
+    if (rc != 0) problems.push_back("`danerelay check --connect twomx.test` exited " + std::to_string(rc));
+  }
 
   // 6. Stop.
   heading("stopping danerelay (SIGTERM)");
