@@ -209,12 +209,14 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Server::State> state) {
         log->warn("Connection limit exceeded: {} for service {}, refusing unknown[{}]", settings.tracker->total() + 1,
                   settings.listener.name, address);
       }
+      if (settings.observer && settings.observer->rejection) settings.observer->rejection(421);
       line += "\r\n";
       auto ex = socket.get_executor();
       asio::co_spawn(ex, refuse(std::move(socket), std::move(line)), asio::detached);
       continue;
     }
     auto session = std::make_shared<ServerSession>(std::move(socket), state->settings, state->store);
+    if (settings.observer && settings.observer->session) settings.observer->session(settings.listener.name);
     {
       std::lock_guard lock(state->mutex);
       if (state->stopped) break;
