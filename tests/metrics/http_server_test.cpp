@@ -65,7 +65,9 @@ TEST_P(Routes, Answer) {
   const HttpResponse r = route(settings_with(c.ready, c.page), c.method, c.target);
   EXPECT_EQ(r.status, c.status);
   EXPECT_EQ(r.body, c.body);
-  if (c.target.starts_with("/metrics") && c.status == 200) EXPECT_EQ(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  if (c.target.starts_with("/metrics") && c.status == 200) {
+    EXPECT_EQ(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  }
   if (c.status == 405) {
     ASSERT_EQ(r.headers.size(), 1u);
     EXPECT_EQ(r.headers[0].first, "Allow");

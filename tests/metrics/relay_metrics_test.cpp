@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+// The table rows name only the fields that differ from R's defaults (designated initializers).
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 namespace danerelay::relay::metrics {
 namespace {
 
