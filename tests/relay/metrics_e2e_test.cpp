@@ -169,10 +169,11 @@ TEST_F(MetricsEndToEnd, KnownDeliveryMixGivesExactCountsThatARealParserReads) {
   EXPECT_GE(sample(text, "danerelay_spool_flush_operations_sum"), 4) << text;
   EXPECT_EQ(sample(text, R"(danerelay_spool_flush_operations_bucket{le="+Inf"})"), sample(text, "danerelay_spool_flush_operations_count"));
 
-  // A real parser reads every line: python3-prometheus-client, which raises on any malformed one.
+  // A real parser reads every line: python3-prometheus-client, which raises on any malformed one
+  // (Debian's python3, where the Debian package is; not whatever python3 comes first in PATH).
   const fs::path file = instance_->dir / "scrape.txt";
   std::ofstream(file) << text;
-  const std::string cmd = "python3 -c 'import sys\nfrom prometheus_client.parser import text_string_to_metric_families as f\n"
+  const std::string cmd = "/usr/bin/python3 -c 'import sys\nfrom prometheus_client.parser import text_string_to_metric_families as f\n"
                           "n = 0\nfor fam in f(open(sys.argv[1]).read()):\n    n += len(fam.samples)\n"
                           "    print(fam.name, fam.type, len(fam.samples))\nprint(\"samples\", n)' " +
                           file.string() + " 2>&1";
@@ -195,7 +196,7 @@ TEST_F(MetricsEndToEnd, KnownDeliveryMixGivesExactCountsThatARealParserReads) {
 
   // The example alert rules (docs/prometheus-alerts.yml) are YAML and name only metrics served.
   const std::string rules = std::string(DANERELAY_SOURCE_DIR) + "/docs/prometheus-alerts.yml";
-  const std::string check = "python3 -c 'import re, sys, yaml\ndoc = yaml.safe_load(open(sys.argv[1]))\n"
+  const std::string check = "/usr/bin/python3 -c 'import re, sys, yaml\ndoc = yaml.safe_load(open(sys.argv[1]))\n"
                             "scrape = open(sys.argv[2]).read()\nnames = set()\n"
                             "for g in doc[\"groups\"]:\n    for r in g[\"rules\"]:\n"
                             "        names |= set(re.findall(r\"danerelay_[a-z_]+\", r[\"expr\"]))\n"
