@@ -4,6 +4,7 @@
 // a real Prometheus exposition parser (Debian's python3-prometheus-client). The health checks
 // before the DNSSEC self-test passed (never, here: it asks a bogus zone) and after.
 //
+// Inbound: a looping message refused (554 5.4.6), a failed AUTH, a relay denial (554 5.7.1).
 // The mix (one message each, from a listener that allows 127.0.0.0/8):
 //   secure.test       DANE-EE matches                 sent, verified, dane_result ok (D-10)
 //   expiredleaf.test  the sink shows another cert     deferred 4.7.5, failed, auth_failed (D-39)
@@ -103,6 +104,26 @@ TEST_F(MetricsEndToEnd, KnownDeliveryMixGivesExactCountsThatARealParserReads) {
   for (const char* to : {"user@secure.test", "user@expiredleaf.test", "user@insecure.test", "user@bogus-ds.test"}) {
     EXPECT_EQ(submit(to).substr(0, 3), "250") << to;
   }
+  // Inbound refusals: a mail loop (L-01: 50 Received: fields, 554 5.4.6) on the relay listener; a
+  // failed AUTH and a relay denial (554 5.7.1) on the submission listener.
+  {
+    testsupport::SmtpInjector c("127.0.0.1", instance_->relay_port);
+    c.command("EHLO exchange.org.test");
+    std::string looping;
+    for (int i = 0; i < 50; ++i) looping += "Received: from hop" + std::to_string(i) + ".org.test by relay; Thu, 3 Dec 2026 12:00:00 +0000\r\n";
+    EXPECT_EQ(c.send("sender@org.test", {"user@secure.test"}, looping + "Subject: loop\r\n\r\nloop\r\n").substr(0, 3), "554");
+    c.quit();
+  }
+  {
+    testsupport::SmtpInjector c("127.0.0.1", instance_->submission_port);
+    c.command("EHLO printer.org.test");
+    ASSERT_EQ(c.starttls().substr(0, 3), "220");
+    c.command("EHLO printer.org.test");
+    EXPECT_EQ(c.auth_login("alice", "wrong").substr(0, 3), "535");
+    EXPECT_EQ(c.command("MAIL FROM:<printer@org.test>").substr(0, 3), "250");
+    EXPECT_EQ(c.command("RCPT TO:<someone@secure.test>").substr(0, 3), "554");
+    c.quit();
+  }
   // Every result is in once four are counted and no attempt is active.
   std::string text;
   const auto deadline = std::chrono::steady_clock::now() + 30s;
@@ -120,7 +141,9 @@ TEST_F(MetricsEndToEnd, KnownDeliveryMixGivesExactCountsThatARealParserReads) {
   // Exact counts.
   const std::pair<const char*, double> want[] = {
       {R"(danerelay_messages_received_total{listener="relay"})", 4},
-      {R"(danerelay_smtpd_sessions_total{listener="relay"})", 5},  // wait_listening's probe + 4 messages
+      {R"(danerelay_smtpd_sessions_total{listener="relay"})", 6},  // wait_listening's probe, 4 messages, the loop
+      {R"(danerelay_smtpd_sessions_total{listener="submission"})", 1},
+      {R"(danerelay_smtpd_rejections_total{code="554"})", 2},
       {R"(danerelay_deliveries_total{status="sent",tls="dane"})", 2},
       {R"(danerelay_deliveries_total{status="deferred",tls="dane"})", 2},
       {"danerelay_plaintext_deliveries_total", 1},
@@ -142,7 +165,7 @@ TEST_F(MetricsEndToEnd, KnownDeliveryMixGivesExactCountsThatARealParserReads) {
       {R"(danerelay_dns_queries_total{rrtype="MX",result="insecure"})", 1},
       {"danerelay_dnssec_validating", 1},
       {R"(danerelay_build_info{version="0.1.0"})", 1},
-      {"danerelay_smtpd_auth_failures_total", 0},
+      {"danerelay_smtpd_auth_failures_total", 1},
       {"danerelay_tls_handshake_duration_seconds_count", 2},
   };
   for (const auto& [series, value] : want) EXPECT_EQ(sample(text, series), value) << series << "\n" << text;
