@@ -251,9 +251,12 @@ struct LogSettings {
   friend bool operator==(const LogSettings&, const LogSettings&) = default;
 };
 
+// The Prometheus /metrics and /healthz/* HTTP listener (relay/metrics/http_server.hpp).
 struct MetricsSettings {
   bool enabled = false;
   Endpoint address{"127.0.0.1", 9425};
+  // Clients that may ask; others get 403 and a closed connection. Default: loopback only.
+  std::vector<Cidr> allow_networks{*Cidr::parse("127.0.0.0/8"), *Cidr::parse("::1/128")};
   friend bool operator==(const MetricsSettings&, const MetricsSettings&) = default;
 };
 

@@ -906,16 +906,9 @@ class ConfigReader {
 
   void read_metrics(Section& s) {
     auto& m = cfg_.metrics;
-    s.read("enabled", [&](const Field& f) {
-      auto on = ld_.boolean(f);
-      // No setting may silently do nothing: the metrics endpoint is not built yet (issue 11).
-      if (on && *on) {
-        ld_.fail(f, "metrics are not implemented yet; remove the key or set it to false");
-        return;
-      }
-      assign(m.enabled, std::move(on));
-    });
+    s.read("enabled", [&](const Field& f) { assign(m.enabled, ld_.boolean(f)); });
     s.read("address", [&](const Field& f) { assign(m.address, listen_address(f, "\"127.0.0.1:9425\"")); });
+    s.read("allow_networks", [&](const Field& f) { assign(m.allow_networks, networks(f)); });
   }
 
   // A local address to bind: an IP literal and an explicit port.

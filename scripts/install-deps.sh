@@ -18,6 +18,9 @@ packages=(
   # iproute2 + util-linux to run the suite in a network namespace with only loopback,
   # pflogsumm to check that operators' log tools read our delivery lines
   libgtest-dev libgmock-dev ldnsutils iproute2 util-linux pflogsumm
+  # the metrics test parses the /metrics scrape with a real Prometheus exposition parser, and
+  # checks that the example alert rules are valid YAML
+  python3-prometheus-client python3-yaml
   # strace: the test that the spool flushes data and directory before the 250 reply
   strace
   # danerelay(8) is generated from the CLI help at build time; systemd: systemd.pc names the unit

@@ -507,6 +507,7 @@ asio::awaitable<std::optional<HostFailure>> ClientSession::start_tls() {
   }
 
   error_code hec;
+  const auto handshake_started = std::chrono::steady_clock::now();
   {
     asio::steady_timer timer(executor_, limit);
     auto op = tls_->async_handshake(asio::ssl::stream_base::client, use_tuple);
@@ -514,6 +515,7 @@ asio::awaitable<std::optional<HostFailure>> ClientSession::start_tls() {
     auto h = co_await (std::move(op) || std::move(wait));
     hec = h.index() == 1 ? error_code(asio::error::timed_out) : std::get<0>(std::get<0>(h));
   }
+  handshake_time_ = since(handshake_started);
   const bool auth_required =
       setup_->requirement == tls::Requirement::dane || setup_->requirement == tls::Requirement::pkix;
   if (hec) {

@@ -236,6 +236,8 @@ class ClientSession {
   [[nodiscard]] std::string namaddr_port() const;
   [[nodiscard]] int transactions() const noexcept { return transactions_; }
   [[nodiscard]] std::chrono::microseconds setup_time() const noexcept { return setup_time_; }
+  // How long the TLS handshake took (successful or not); nullopt when none was attempted.
+  [[nodiscard]] std::optional<std::chrono::microseconds> handshake_time() const noexcept { return handshake_time_; }
 
  private:
   enum class State { fresh, ready, broken, closed };
@@ -278,6 +280,7 @@ class ClientSession {
   std::optional<tls::SessionSetup> setup_;
   std::optional<tls::PeerReport> report_;
   std::chrono::microseconds setup_time_{0};
+  std::optional<std::chrono::microseconds> handshake_time_;
 };
 
 // Postfix's text for a server reply that decided something: "host mx[ip] said: 550 5.1.1 no such

@@ -227,12 +227,14 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Server::State> state) {
         log->warn("Connection limit exceeded: {} for service {}, refusing unknown[{}]", settings.tracker->total() + 1,
                   settings.listener.name, address);
       }
+      if (settings.observer && settings.observer->rejection) settings.observer->rejection(421);
       line += "\r\n";
       auto ex = socket.get_executor();
       asio::co_spawn(ex, refuse(std::move(socket), std::move(line)), asio::detached);
       continue;
     }
     auto session = std::make_shared<ServerSession>(std::move(socket), snapshot, state->store);
+    if (settings.observer && settings.observer->session) settings.observer->session(settings.listener.name);
     {
       std::lock_guard lock(state->mutex);
       if (state->stopped) break;
@@ -256,6 +258,7 @@ void Server::update(ServerSettings next) {
   if (!next.auth_pool) next.auth_pool = now->auth_pool;
   if (!next.auth_failures) next.auth_failures = now->auth_failures;
   if (!next.tracker) next.tracker = now->tracker;
+  if (!next.observer) next.observer = now->observer;
   state_->replace(std::make_shared<const ServerSettings>(std::move(next)));
 }
 

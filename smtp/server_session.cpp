@@ -395,6 +395,17 @@ struct ServerSession::Impl {
 
   void log_reject(std::string_view command, std::string_view reply_line, bool with_rcpt, std::string_view rcpt) {
     log->info("NOQUEUE: reject: {} from {}: {};{}", command, namaddr, reply_line, reject_context(with_rcpt, rcpt));
+    observe_rejection(reply_line);
+  }
+
+  // smtp/server_observer.hpp: what the metrics count.
+  void observe_rejection(std::string_view reply_line) const {
+    if (settings->observer && settings->observer->rejection) settings->observer->rejection(reply_code(reply_line));
+  }
+  // One failed AUTH: told to the observer, then counted by the limiter (true: over the limit).
+  bool count_auth_failure() {
+    if (settings->observer && settings->observer->auth_failure) settings->observer->auth_failure();
+    return settings->auth_failures->record_failure(client_address);
   }
 
   // ---- Commands ----------------------------------------------------------------------------------
@@ -573,6 +584,7 @@ struct ServerSession::Impl {
       const char* what = status == DataReader::Status::bare_lf ? "<LF>" : "<CR>";
       const std::string line = fmt::format("521 5.5.2 {} Error: bare {} received", hostname, what);
       log->info("{}: reject: DATA from {}: {};{}", qid, namaddr, line, reject_context(false, {}));
+      observe_rejection(line);
       co_await goodbye(line);
       co_return Outcome{false, ok};
     }
@@ -591,6 +603,7 @@ struct ServerSession::Impl {
     }
     if (!rejection.empty()) {
       log->info("{}: reject: END-OF-MESSAGE from {}: {};{}", qid, namaddr, rejection, reject_context(false, {}));
+      observe_rejection(rejection);
       error_reply(rejection);
       reset_transaction();
       co_return Outcome{true, ok};
@@ -621,6 +634,7 @@ struct ServerSession::Impl {
       co_return Outcome{true, ok};
     }
     reply("250 2.0.0 Ok: queued as " + qid);
+    if (settings->observer && settings->observer->message) settings->observer->message(settings->listener.name);
     ok = true;
     co_return Outcome{true, ok};
   }
@@ -709,7 +723,7 @@ struct ServerSession::Impl {
     if (step.kind == SaslExchange::Step::Kind::failed) {
       if (reply_code(step.reply) == 535) {
         log->warn("{}: SASL {} authentication failed: authentication failure", namaddr, method);
-        if (settings->auth_failures->record_failure(client_address)) {
+        if (count_auth_failure()) {
           co_await too_many_auth_failures();
           co_return Outcome{false, ok};
         }
@@ -718,7 +732,7 @@ struct ServerSession::Impl {
       co_return Outcome{true, ok};
     }
     if (step.kind != SaslExchange::Step::Kind::credentials) {
-      if (settings->auth_failures->record_failure(client_address)) {
+      if (count_auth_failure()) {
         co_await too_many_auth_failures();
         co_return Outcome{false, ok};
       }
@@ -738,7 +752,7 @@ struct ServerSession::Impl {
     sasl.forget_password();
     if (!verified) {
       log->warn("{}: SASL {} authentication failed: authentication failure", namaddr, method);
-      if (settings->auth_failures->record_failure(client_address)) {
+      if (count_auth_failure()) {
         co_await too_many_auth_failures();
         co_return Outcome{false, ok};
       }

@@ -52,6 +52,7 @@
 #include "smtp/client_limits.hpp"
 #include "smtp/credentials.hpp"
 #include "smtp/inbound.hpp"
+#include "smtp/server_observer.hpp"
 
 namespace spdlog {
 class logger;
@@ -91,6 +92,7 @@ struct ServerSettings {
   // for the whole process, shared by every listener; null → the Server makes its own.
   std::shared_ptr<AuthFailureLimiter> auth_failures;
   std::shared_ptr<AuthPool> auth_pool;                // null → the Server makes a 2-thread pool
+  std::shared_ptr<const ServerObserver> observer;      // null → nobody is told (smtp/server_observer.hpp)
 };
 
 class ServerSession : public std::enable_shared_from_this<ServerSession> {

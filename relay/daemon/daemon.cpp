@@ -15,6 +15,9 @@
 // that does not load is refused and the running configuration stays (reload()).
 // systemd (Type=notify): READY=1 once the self-test passed, STATUS=, RELOADING=1, STOPPING=1,
 // WATCHDOG=1 (service_notify.hpp).
+// [metrics] enabled: the rooms' observer hooks feed relay/metrics, served on metrics.address
+// (/metrics, /healthz/live, /healthz/ready: ready once the self-test passed, after the queue was
+// loaded and the listeners came up).
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -31,6 +34,7 @@
 
 #include "relay/daemon/daemon.hpp"
 
+#include "dns/observed_resolver.hpp"
 #include "dns/resolver.hpp"
 #include "relay/delivery/concurrency.hpp"
 #include "relay/delivery/connection_cache.hpp"
@@ -45,6 +49,8 @@
 #include "relay/daemon/reload_plan.hpp"
 #include "relay/daemon/resolver_setup.hpp"
 #include "relay/daemon/service_notify.hpp"
+#include "relay/metrics/http_server.hpp"
+#include "relay/metrics/relay_metrics.hpp"
 #include "relay/delivery/smtp_connector.hpp"
 #include "relay/queue/spool.hpp"
 #include "smtp/credentials.hpp"
@@ -149,6 +155,13 @@ int run_daemon(config::Config cfg) {
     return kExitConfig;
   }
 
+  // Metrics: only when enabled; then every hook below is connected to it.
+  std::unique_ptr<metrics::RelayMetrics> relay_metrics;
+  if (cfg.metrics.enabled) relay_metrics = std::make_unique<metrics::RelayMetrics>(DANERELAY_VERSION);
+  metrics::RelayMetrics* const m = relay_metrics.get();
+  dns::ObservedResolver delivery_resolver(*resolver, m ? dns::ObservedResolver::Observer([m](const dns::Answer& a) { m->dns_answer(a); })
+                                                       : dns::ObservedResolver::Observer());
+
   // The spool, recovered before anything is accepted.
   std::unique_ptr<Spool> spool;
   std::vector<QueuedMessage> recovered;
@@ -156,6 +169,7 @@ int run_daemon(config::Config cfg) {
     SpoolOptions so;
     so.directory = spool_directory(cfg);
     so.min_free_space = cfg.queue.min_free_space;
+    if (m) so.on_flush = [m](std::size_t n) { m->flush(n); };  // on the disk thread (the registry locks)
     spool = std::make_unique<Spool>(io.get_executor(), so);
     std::vector<std::string> warnings;
     recovered = spool->recover(&warnings);
@@ -179,11 +193,13 @@ int run_daemon(config::Config cfg) {
     connector_cfg.own_endpoints = std::make_shared<const OwnEndpoints>(own_endpoints(cfg.listeners, interfaces));
     log->info("loop detection: own endpoints {}", to_string(*connector_cfg.own_endpoints));
   }
+  if (m) connector_cfg.on_connection = [m](const ConnectionReport& c) { m->connection(c); };
   const auto own = connector_cfg.own_endpoints;
   const auto live_connector = std::make_shared<LiveConnector>(ConnectorRuntime{client_tls, connector_cfg});
   Connector connector = smtp_connector(io.get_executor(), live_connector, smtp_sink, &cache);
   QueueManager queue(io.get_executor(), live, *spool,
-                     make_delivery_function(io.get_executor(), live, *resolver, limiter, connector, smtp_sink));
+                     make_delivery_function(io.get_executor(), live, delivery_resolver, limiter, connector, smtp_sink));
+  if (m) queue.add_result_observer([m](const Envelope& e, const RecipientResult& r) { m->result(e, r); });
   if (!recovered.empty()) log->info("queue: {} message{} recovered from {}", recovered.size(), recovered.size() == 1 ? "" : "s",
                                     spool->directory().string());
   queue.load(std::move(recovered));
@@ -211,6 +227,7 @@ int run_daemon(config::Config cfg) {
     ss.tracker = tracker;
     ss.auth_failures = auth_failures;
     ss.auth_pool = pool;
+    if (m) ss.observer = std::make_shared<const smtp::ServerObserver>(m->server_observer());
     auto server = std::make_unique<smtp::Server>(io.get_executor(), ss, store);
     try {
       server->start();
@@ -224,6 +241,32 @@ int run_daemon(config::Config cfg) {
 
   ServiceNotifier notifier;
   bool ready = false;
+  std::unique_ptr<metrics::HttpServer> metrics_http;
+  if (m) {
+    m->set_probe([&queue, &ready] {
+      const QueueSnapshot q = queue.snapshot();
+      metrics::Probe p{q.active, q.deferred, q.hold, std::chrono::seconds(0), ready};
+      if (q.oldest_arrival) {
+        p.oldest_age = std::max(std::chrono::seconds(0), std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - *q.oldest_arrival));
+      }
+      return p;
+    });
+    metrics::HttpSettings hs;
+    hs.address = cfg.metrics.address;
+    hs.allow_networks = cfg.metrics.allow_networks;
+    hs.metrics = [m] { return m->scrape(); };
+    hs.ready = [&ready] { return ready; };  // set once the self-test passed; queue and listeners are up by now
+    hs.log = logger("metrics");
+    metrics_http = std::make_unique<metrics::HttpServer>(io.get_executor(), std::move(hs));
+    try {
+      metrics_http->start();
+    } catch (const std::exception& e) {
+      log->critical("{}", e.what());
+      return kExitFailure;
+    }
+    const auto ep = metrics_http->local_endpoint();
+    log->info("metrics on {}:{}", ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string(), ep.port());
+  }
   const auto status_text = [&] { return service_status(queue.size(), queue.counters()); };
 
   // SIGHUP: re-read the whole file. Everything that can fail is built before anything changes,
@@ -270,6 +313,7 @@ int run_daemon(config::Config cfg) {
     live->set(next);
     ConnectorSettings next_connector = connector_settings(next);
     next_connector.own_endpoints = own;
+    next_connector.on_connection = live_connector->get()->settings.on_connection;  // the metrics hook stays
     if (next_client_tls != live_connector->get()->tls) {
       retired_client_tls.push_back(live_connector->get()->tls);
       cache.clear();  // cached sessions were authenticated with the old client settings

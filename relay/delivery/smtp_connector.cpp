@@ -151,6 +151,15 @@ Connector smtp_connector(asio::any_io_executor executor, std::shared_ptr<const L
         }
         result.tls = summary_of(*session);
         result.connection_setup = session->setup_time();
+        if (settings.on_connection) {
+          ConnectionReport report;
+          report.tls_attempted = session->tls_report().has_value();
+          report.tls_established = report.tls_attempted && session->tls_report()->established;
+          report.trust = report.tls_established ? std::string(tls::to_string(session->tls_report()->trust)) : std::string();
+          if (failure) report.failure = failure->kind;
+          report.handshake = session->handshake_time();
+          settings.on_connection(report);
+        }
         if (failure) {
           result.failure = std::move(failure);
           session->close();

@@ -22,6 +22,17 @@
 
 namespace danerelay::relay {
 
+// What one new connection's TLS came to, for the observer (metrics). Reused connections are not
+// reported again. `failure` is why the host was not used, if it was not.
+struct ConnectionReport {
+  bool tls_attempted = false;   // a STARTTLS handshake was started
+  bool tls_established = false;
+  std::string trust;            // "Verified", "Trusted", "Untrusted", "Anonymous"; empty: no TLS
+  std::optional<smtp::HostFailure::Kind> failure;
+  std::optional<std::chrono::microseconds> handshake;  // the handshake's duration, when one ran
+};
+using ConnectionObserver = std::function<void(const ConnectionReport&)>;
+
 struct ConnectorSettings {
   std::string helo_name = "localhost";
   smtp::Timeouts timeouts;
@@ -30,6 +41,8 @@ struct ConnectorSettings {
   // L-01: the relay's own listener endpoints (relay/daemon/own_endpoints.hpp); an attempt that
   // would reach one of them is refused without a connection (refuse_own_endpoints).
   std::shared_ptr<const OwnEndpoints> own_endpoints;
+  // Told about every new connection once open() returned (null: nobody). On the event loop.
+  ConnectionObserver on_connection;
 };
 
 // From the configuration: [delivery] timeouts and source addresses, server.hostname (or the

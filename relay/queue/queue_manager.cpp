@@ -228,6 +228,25 @@ void QueueManager::run_due() {
   arm_timer();
 }
 
+void QueueManager::add_result_observer(ResultObserver observer) {
+  if (observer) observers_.push_back(std::move(observer));
+}
+
+void QueueManager::notify(const Envelope& envelope, const RecipientResult& result) const {
+  for (const auto& o : observers_) o(envelope, result);
+}
+
+QueueSnapshot QueueManager::snapshot() const {
+  QueueSnapshot s;
+  for (const auto& [id, e] : messages_) {
+    if (e.active) ++s.active;
+    else if (e.message.state.hold) ++s.hold;
+    else ++s.deferred;
+    if (!s.oldest_arrival || e.message.envelope.arrival < *s.oldest_arrival) s.oldest_arrival = e.message.envelope.arrival;
+  }
+  return s;
+}
+
 std::int64_t QueueManager::wall_ms() const { return to_ms(clock_->wall()); }
 
 std::int64_t QueueManager::mono_ms() const {
@@ -312,6 +331,7 @@ asio::awaitable<void> QueueManager::attempt(QueueId id) {
   for (std::size_t i = 0; i < results.size(); ++i) {
     if (!results[i]) continue;
     const RecipientResult& r = *results[i];
+    notify(m.envelope, r);
     RecipientState& s = m.state.recipients[i];
     s.dsn = r.dsn;
     s.reason = r.reason;
@@ -351,6 +371,16 @@ asio::awaitable<void> QueueManager::attempt(QueueId id) {
       if (s.reason.empty()) s.reason = o.text;
       bounced.push_back(i);
       ++counters_.bounced;
+      if (!observers_.empty()) {
+        RecipientResult r;
+        r.recipient = m.envelope.recipients[i];
+        r.status = DeliveryStatus::bounced;
+        r.dsn = s.dsn;
+        r.failure = o.failure;
+        r.reason = s.reason;
+        r.attempt = static_cast<int>(m.state.attempts);
+        notify(m.envelope, r);
+      }
     }
     pending.clear();
   }

@@ -52,6 +52,7 @@
 #include "relay/queue/dsn.hpp"
 #include "relay/control/queue_control.hpp"
 #include "relay/core/live_config.hpp"
+#include "relay/core/observer.hpp"
 #include "relay/core/queue_clock.hpp"
 #include "relay/queue/spool.hpp"
 
@@ -60,6 +61,14 @@ class logger;
 }
 
 namespace danerelay::relay {
+
+// The queue at one moment, for gauges (relay/metrics): messages by state, and the oldest arrival.
+struct QueueSnapshot {
+  std::size_t active = 0;    // an attempt is running
+  std::size_t deferred = 0;  // waiting for their next attempt
+  std::size_t hold = 0;      // held by an operator (`queue hold`)
+  std::optional<Clock::time_point> oldest_arrival;  // none: the queue is empty
+};
 
 struct QueueCounters {
   std::uint64_t attempts = 0;        // message delivery attempts started
@@ -103,6 +112,11 @@ class QueueManager final : public QueueControl {
   [[nodiscard]] std::size_t size() const noexcept { return messages_.size(); }
   [[nodiscard]] std::size_t active() const noexcept { return active_; }
   [[nodiscard]] const QueueCounters& counters() const noexcept { return counters_; }
+  [[nodiscard]] QueueSnapshot snapshot() const;
+
+  // Called with every recipient result (relay/core/observer.hpp), in the order added. Add before
+  // the first attempt.
+  void add_result_observer(ResultObserver observer);
 
   // QueueControl
   [[nodiscard]] std::vector<QueueEntry> list() override;
@@ -149,6 +163,8 @@ class QueueManager final : public QueueControl {
   std::size_t active_ = 0;
   bool stopping_ = false;
   QueueCounters counters_;
+  std::vector<ResultObserver> observers_;
+  void notify(const Envelope& envelope, const RecipientResult& result) const;
 };
 
 // The production clock: steady_clock, system_clock, and an Asio steady_timer on `executor` for

@@ -387,7 +387,14 @@ struct Core {
           break;
       }
     }
-    if (any_durable) ++flush_rounds;
+    if (any_durable) {
+      ++flush_rounds;
+      if (options.on_flush) {
+        std::size_t carried = 0;
+        for (const auto& j : batch) carried += j.kind == K::commit || j.kind == K::save || j.kind == K::remove ? 1 : 0;
+        options.on_flush(carried);
+      }
+    }
     for (auto& j : batch) {
       if (!j.done) continue;
       asio::post(j.done_executor, [h = std::move(j.done), r = SpoolResult{std::move(j.error)}]() mutable { std::move(*h)(std::move(r)); });

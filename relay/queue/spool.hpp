@@ -47,6 +47,10 @@ struct SpoolOptions {
   // "fdatasync" (file), "rename" (path = the new name), "unlink" and "fsync" (directory), so a
   // test can check the durability order without strace.
   std::function<void(std::string_view op, const std::filesystem::path& path)> on_disk_op;
+  // Observer hook (metrics), empty by default: called on the disk thread after each group-commit
+  // round that flushed anything, with the number of commits, state saves and removals it
+  // carried. Must be thread-safe and must not block.
+  std::function<void(std::size_t operations)> on_flush;
 };
 
 struct SpoolStats {

@@ -399,7 +399,7 @@ address = "[::1]:9100"
   EXPECT_EQ(c.log.syslog_name, "postfix/danerelay");
   EXPECT_EQ(c.log.level, "debug");
   EXPECT_TRUE(c.log.tls_feature_status);
-  EXPECT_FALSE(c.metrics.enabled);  // true is refused until the metrics exist (issue 10)
+  EXPECT_FALSE(c.metrics.enabled);
   EXPECT_EQ(c.metrics.address, (Endpoint{"::1", 9100}));
 }
 
@@ -778,14 +778,39 @@ TEST(ConfigLoad, P02_PkixWithAnAddressLiteralNexthopNeedsALiteralMatchName) {
   }
 }
 
-TEST(ConfigLoad, MetricsEnabledIsRefusedUntilTheMetricsExist) {
-  // Issue 10 item 10: no setting may silently do nothing.
-  const Lines errors = errors_of("[metrics]\nenabled = true\n");
+TEST(ConfigLoad, MetricsKeysAndTheirDefaults) {
+  // The endpoint is off by default, on 127.0.0.1:9425, and only loopback may ask it.
+  const Config d = *load_string("", "x.toml").config;
+  EXPECT_FALSE(d.metrics.enabled);
+  EXPECT_EQ(d.metrics.address, (Endpoint{"127.0.0.1", 9425}));
+  ASSERT_EQ(d.metrics.allow_networks.size(), 2u);
+  EXPECT_EQ(d.metrics.allow_networks[0].text, "127.0.0.0/8");
+  EXPECT_EQ(d.metrics.allow_networks[1].text, "::1/128");
+  auto r = load_string("[metrics]\nenabled = true\naddress = \"[::]:9100\"\nallow_networks = [\"10.1.0.0/16\", \"2001:db8::/32\"]\n",
+                       "x.toml");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r.config->metrics.enabled);
+  EXPECT_EQ(r.config->metrics.address, (Endpoint{"::", 9100}));
+  ASSERT_EQ(r.config->metrics.allow_networks.size(), 2u);
+  EXPECT_EQ(r.config->metrics.allow_networks[0].text, "10.1.0.0/16");
+  // An empty list is allowed (nobody may ask) and stays empty.
+  auto none = load_string("[metrics]\nenabled = true\nallow_networks = []\n", "x.toml");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none.config->metrics.allow_networks.empty());
+}
+
+TEST(ConfigLoad, MetricsBadValuesNameFileLineAndKey) {
+  Lines errors = errors_of("[metrics]\nallow_networks = [\"10.0.0.0/33\"]\n");
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_NE(errors[0].find("danerelay.toml:2:"), std::string::npos) << errors[0];
-  EXPECT_NE(errors[0].find("metrics are not implemented yet"), std::string::npos) << errors[0];
+  EXPECT_NE(errors[0].find("metrics.allow_networks"), std::string::npos) << errors[0];
+  errors = errors_of("[metrics]\nenabled = \"yes\"\n");
+  ASSERT_EQ(errors.size(), 1u);
   EXPECT_NE(errors[0].find("metrics.enabled"), std::string::npos) << errors[0];
-  EXPECT_TRUE(load_string("[metrics]\nenabled = false\n", "x.toml").ok());
+  errors = errors_of("[metrics]\nport = 9425\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("danerelay.toml:2:"), std::string::npos) << errors[0];
+  EXPECT_NE(errors[0].find("metrics.port"), std::string::npos) << errors[0];
 }
 
 // ── The shipped example and the reference ────────────────────────────────────────────────────
@@ -844,7 +869,7 @@ TEST(ExampleConfig, EveryKeyIsDocumentedInReference) {
   std::set<std::string> keys;
   collect_keys(example, "", keys);
   keys.insert("policy.destination.\"NAME\".match");  // in the example only under a verify level
-  EXPECT_EQ(keys.size(), 73u) << "every member of config.hpp's settings structs, once";
+  EXPECT_EQ(keys.size(), 74u) << "every member of config.hpp's settings structs, once";
   const std::string reference = read_text(kSourceDir / "config" / "REFERENCE.md");
   for (const auto& key : keys) {
     EXPECT_NE(reference.find("| `" + key + "`"), std::string::npos) << key << " is missing from REFERENCE.md";
