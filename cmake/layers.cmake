@@ -12,6 +12,7 @@ set(DANERELAY_LAYERS
   relay/delivery  5   # one delivery attempt
   relay/control   5   # what may be asked of the queue; the control socket
   relay/queue     6   # spool, scheduler, notices
+  relay/posture   6   # the posture history, its file and the posture page
   relay/daemon    7   # the wiring of `run`
   relay/cli       8)  # main and the subcommands
 
