@@ -47,7 +47,7 @@ constexpr std::string_view kStyle =
     ".k-plaintext{background:#c51b1b}.k-deferred{background:#8a8a8a}.k-bounced{background:#5b2a86}"
     ".ok{color:#1b7837;font-weight:bold}.bad{color:#c51b1b;font-weight:bold}.muted{color:#777}"
     "pre{background:#f6f6f6;padding:.5rem;overflow-x:auto;font-size:.8rem}"
-    ".series{display:flex;gap:2rem;flex-wrap:wrap}";
+    "td.nw{white-space:nowrap}";
 
 // Appends one code point as UTF-8.
 void put_utf8(std::string& out, char32_t cp) {
@@ -77,7 +77,7 @@ std::string base64(const unsigned char* data, std::size_t n) {
   return out;
 }
 
-enum class Utc { date, month_day, hour_minute, minutes };
+enum class Utc { date, month_day, hour_minute, minutes, month_day_time };
 
 // UTC renderings with literal strftime formats (-Wformat-nonliteral).
 std::string utc(std::int64_t t, Utc form) {
@@ -90,6 +90,7 @@ std::string utc(std::int64_t t, Utc form) {
     case Utc::month_day: std::strftime(buf, sizeof buf, "%m-%d", &tm); break;
     case Utc::hour_minute: std::strftime(buf, sizeof buf, "%H:%M", &tm); break;
     case Utc::minutes: std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm); break;
+    case Utc::month_day_time: std::strftime(buf, sizeof buf, "%m-%d %H:%M", &tm); break;
   }
   return buf;
 }
@@ -121,7 +122,7 @@ std::string plot(const std::vector<Bucket>& buckets, bool daily, std::string_vie
   for (const auto& c : kClasses) {
     s += fmt::format("<rect x=\"{}\" y=\"8\" width=\"11\" height=\"11\" fill=\"{}\"/><text x=\"{}\" y=\"18\">{}</text>\n",
                      num(lx), c.colour, num(lx + 15), esc(c.label));
-    lx += c.outcome == Outcome::trusted ? 250 : (c.outcome == Outcome::unauthenticated ? 150 : 100);
+    lx += c.outcome == Outcome::trusted ? 250 : (c.outcome == Outcome::unauthenticated ? 160 : (c.outcome == Outcome::verified ? 125 : 95));
   }
   // Top panel: grid and y axis in percent.
   for (int pct = 0; pct <= 100; pct += 25) {
@@ -418,15 +419,15 @@ Page render_page(const Snapshot& snap) {
   } else {
     h += "<table id=\"domains\">\n<tr><th>domain</th><th class=\"n\">results</th><th class=\"n\">delivered</th>"
          "<th class=\"n\">deferred</th><th class=\"n\">bounced</th><th>MX DNSSEC</th><th>DANE</th><th>last TLS</th>"
-         "<th>last result</th><th>last seen</th></tr>\n";
+         "<th>last result</th><th>last seen (UTC)</th></tr>\n";
     for (const auto& d : top) {
       h += fmt::format(
           "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>"
-          "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+          "<td>{}</td><td>{}</td><td>{}</td><td class=\"nw\">{}</td><td class=\"nw\">{}</td></tr>\n",
           d.domain.empty() ? std::string("(no domain)") : esc(d.domain), d.results, d.counts.delivered(),
           d.counts[Outcome::deferred], d.counts[Outcome::bounced], d.dnssec_mx.empty() ? "—" : esc(d.dnssec_mx),
           esc(dane_state(d.tls_feature)), esc(describe_tls(d)),
-          esc(d.last_status + (d.last_dsn.empty() ? "" : " " + d.last_dsn)), format_utc_minutes(d.last_seen));
+          esc(d.last_status + (d.last_dsn.empty() ? "" : " " + d.last_dsn)), utc(d.last_seen, Utc::month_day_time));
     }
     h += "</table>\n";
   }
