@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 
 #include "tests/posture/fixture.hpp"
@@ -38,6 +39,8 @@ const ClassCase kClasses[] = {
     {"UnknownTrustWordIsNeverAuthenticated", "Weird", "3 1 1 ab", Outcome::unauthenticated},
     {"NoTrustIsPlaintext", "", "", Outcome::plaintext},
 };
+
+void PrintTo(const ClassCase& c, std::ostream* os) { *os << c.name; }
 
 class Classify : public testing::TestWithParam<ClassCase> {};
 TEST_P(Classify, MapsTheTlsSummary) {
