@@ -47,7 +47,7 @@ constexpr std::string_view kStyle =
     ".k-plaintext{background:#c51b1b}.k-deferred{background:#8a8a8a}.k-bounced{background:#5b2a86}"
     ".ok{color:#1b7837;font-weight:bold}.bad{color:#c51b1b;font-weight:bold}.muted{color:#777}"
     "pre{background:#f6f6f6;padding:.5rem;overflow-x:auto;font-size:.8rem}"
-    "td.nw{white-space:nowrap}";
+    "td.nw{white-space:nowrap}#domains{font-size:.82rem}#domains th,#domains td{padding:.25rem .4rem}";
 
 // Appends one code point as UTF-8.
 void put_utf8(std::string& out, char32_t cp) {
@@ -235,7 +235,7 @@ std::string describe_tls(const DomainState& d) {
   if (!d.last_protocol.empty()) s += ", " + d.last_protocol;
   if (!d.last_matched.empty()) {
     std::string rec = d.last_matched;
-    if (rec.size() > 22) rec = rec.substr(0, 22) + "…";
+    if (rec.size() > 14) rec = rec.substr(0, 14) + "…";
     s += ", matched " + rec;
   }
   return s;
@@ -302,13 +302,13 @@ std::string dane_state(std::string_view feature) {
   if (fallback) base.remove_suffix(5);
   std::string s;
   if (base.empty()) s = "not resolved";
-  else if (base == "dane") s = "DANE (usable TLSA)";
-  else if (base == "dane-only") s = "DANE mandatory (usable TLSA)";
-  else if (base == "dane:halfdane") s = "TLSA, but MX insecure";
-  else if (base == "dane:encrypt") s = "TLSA unusable: encryption only";
+  else if (base == "dane") s = "DANE";
+  else if (base == "dane-only") s = "DANE (mandatory)";
+  else if (base == "dane:halfdane") s = "TLSA, MX insecure";
+  else if (base == "dane:encrypt") s = "TLSA unusable";
   else if (base == "dane:may") s = "no secure TLSA";
-  else s = "DANE off (policy " + std::string(base) + ")";
-  if (fallback) s += "; plaintext after a failed handshake";
+  else s = "off (policy " + std::string(base) + ")";
+  if (fallback) s += "; plaintext retry";
   return s;
 }
 

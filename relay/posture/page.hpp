@@ -77,7 +77,7 @@ struct Page {
 [[nodiscard]] std::string html_escape(std::string_view text);
 // A share of delivered mail in percent with one decimal ("12.5"); "0.0" when nothing was delivered.
 [[nodiscard]] std::string format_share(std::uint64_t count, std::uint64_t delivered);
-// The DANE state of a domain in words, from its last Postfix tls= feature value.
+// The DANE state of a domain in a few words, from its last Postfix tls= feature value.
 [[nodiscard]] std::string dane_state(std::string_view tls_feature);
 // "2026-12-03 13:40 UTC" (minutes) for the page.
 [[nodiscard]] std::string format_utc_minutes(std::int64_t unix_seconds);

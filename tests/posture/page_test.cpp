@@ -193,13 +193,13 @@ TEST(PosturePage, HtmlEscapeReplacesControlsAndInvalidUtf8) {
 
 TEST(PosturePage, DaneStateInWords) {
   const std::pair<const char*, const char*> table[] = {
-      {"dane", "DANE (usable TLSA)"},
-      {"dane-only", "DANE mandatory (usable TLSA)"},
-      {"dane:halfdane", "TLSA, but MX insecure"},
-      {"dane:encrypt", "TLSA unusable: encryption only"},
+      {"dane", "DANE"},
+      {"dane-only", "DANE (mandatory)"},
+      {"dane:halfdane", "TLSA, MX insecure"},
+      {"dane:encrypt", "TLSA unusable"},
       {"dane:may", "no secure TLSA"},
-      {"dane:may:none", "no secure TLSA; plaintext after a failed handshake"},
-      {"verify", "DANE off (policy verify)"},
+      {"dane:may:none", "no secure TLSA; plaintext retry"},
+      {"verify", "off (policy verify)"},
       {"", "not resolved"},
   };
   for (const auto& [feature, want] : table) EXPECT_EQ(dane_state(feature), want) << feature;
