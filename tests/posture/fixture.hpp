@@ -44,6 +44,6 @@ inline relay::RecipientResult plaintext(const std::string& a) {
 }
 // Deferred by DNS before any connection: no TLS feature (the plan never reached the TLS policy).
 inline relay::RecipientResult deferred(const std::string& a) { return result_for(a, relay::DeliveryStatus::deferred, "", "", ""); }
-inline relay::RecipientResult bounced(const std::string& a) { return result_for(a, relay::DeliveryStatus::bounced, ""); }
+inline relay::RecipientResult bounced(const std::string& a) { return result_for(a, relay::DeliveryStatus::bounced, "", "", ""); }
 
 }  // namespace danerelay::testsupport

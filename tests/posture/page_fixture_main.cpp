@@ -37,9 +37,18 @@ int main(int argc, char** argv) {
     if (age < hours(20)) ++expected["24h"][outcome];  // the fixture keeps the 24-hour mail within 20 hours
     ++expected["30d"][outcome];
   };
+  // Days 2 to 12 ago: a daily mix, growing in DANE share.
+  for (int d = 12; d >= 2; --d) {
+    const auto t = snap.now - days(d);
+    for (int i = 0; i < 20 - d; ++i) put(t, testsupport::verified("u@secure.test"), "verified");
+    for (int i = 0; i < d; ++i) put(t, testsupport::plaintext("u@insecure.test"), "plaintext");
+    for (int i = 0; i < 3; ++i) put(t, testsupport::untrusted("u@unusable.test"), "unauthenticated");
+    put(t, testsupport::trusted("u@mxinsecure.test"), "trusted");
+    if (d % 3 == 0) put(t, testsupport::deferred("u@bogus-ds.test"), "deferred");
+  }
   // The last 20 hours: every 10 minutes a verified delivery, with trusted, unauthenticated,
   // plaintext, deferrals and bounces mixed in at their own rhythms.
-  for (int m = 0; m < 20 * 60; m += 10) {
+  for (int m = 20 * 60 - 10; m >= 0; m -= 10) {  // in time order, as results arrive
     const auto t = snap.now - minutes(m);
     put(t, testsupport::verified("u@secure.test"), "verified");
     if (m % 30 == 0) put(t, testsupport::verified("u@danetta.test"), "verified");
@@ -49,15 +58,6 @@ int main(int argc, char** argv) {
     if (m % 70 == 0) put(t, testsupport::plaintext("u@insecure.test"), "plaintext");
     if (m % 90 == 0) put(t, testsupport::deferred("u@twomx.test"), "deferred");
     if (m % 300 == 0) put(t, testsupport::bounced("u@nullmx.test"), "bounced");
-  }
-  // Days 2 to 12 ago: a daily mix, growing in DANE share.
-  for (int d = 2; d <= 12; ++d) {
-    const auto t = snap.now - days(d);
-    for (int i = 0; i < 20 - d; ++i) put(t, testsupport::verified("u@secure.test"), "verified");
-    for (int i = 0; i < d; ++i) put(t, testsupport::plaintext("u@insecure.test"), "plaintext");
-    for (int i = 0; i < 3; ++i) put(t, testsupport::untrusted("u@unusable.test"), "unauthenticated");
-    put(t, testsupport::trusted("u@mxinsecure.test"), "trusted");
-    if (d % 3 == 0) put(t, testsupport::deferred("u@bogus-ds.test"), "deferred");
   }
   snap.queue.messages = 3;
   snap.queue.deferred = {{"bogus-ds.test",
