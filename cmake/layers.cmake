@@ -13,6 +13,7 @@ set(DANERELAY_LAYERS
   relay/control   5   # what may be asked of the queue; the control socket
   relay/queue     6   # spool, scheduler, notices
   relay/metrics   6   # the metrics registry, its exposition and the metrics/health HTTP listener
+  relay/posture   6   # the posture history, its file and the posture page
   relay/daemon    7   # the wiring of `run`
   relay/cli       8)  # main and the subcommands
 

@@ -29,6 +29,9 @@ packages=(
   # the Debian package (scripts/build-deb.sh): dh, dpkg-buildpackage, lintian; man-db renders the
   # man page in tests/install
   debhelper dpkg-dev fakeroot lintian man-db
+  # the posture page's browser test (tests/browser): Debian's chromium, driven headless by
+  # playwright-core from npm (node and npm: see below)
+  chromium
   # runtime: the root trust anchor (seeds the RFC 5011-managed copy), CA certificates for verify/secure
   dns-root-data ca-certificates openssl
 )
@@ -37,6 +40,12 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# node + npm for tests/browser (npm ci of playwright-core): Debian's nodejs and npm, unless a
+# node with npm is already installed (e.g. a NodeSource nodejs, which bundles npm and conflicts
+# with Debian's npm package).
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
   exit 0

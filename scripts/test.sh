@@ -7,6 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+# playwright-core for the posture page's browser test, from the npm registry (before the suite's
+# loopback-only network namespace)
+tests/browser/install.sh
 dir=build
 if [ "${1:-}" = "--sanitize" ]; then
   dir=build-asan

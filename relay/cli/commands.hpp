@@ -72,11 +72,18 @@ struct QueueOptions {
   bool json = false;   // list: postqueue -j JSON Lines instead of mailq text
 };
 
+// `danerelay report [--since DURATION] [--format csv|json]`: the posture history as a series.
+struct ReportOptions {
+  std::string since = "30d";   // config duration syntax, 1s..30d; up to 24h: 5-minute buckets, else days
+  std::string format = "csv";  // "csv" or "json"
+};
+
 int cmd_check_config(const GlobalOptions& options);
 int cmd_resolve(const GlobalOptions& options, const ResolveOptions& resolve);
 int cmd_check(const GlobalOptions& options, const CheckOptions& check);
 int cmd_probe(const GlobalOptions& options, const ProbeOptions& probe);
 int cmd_run(const GlobalOptions& options);
 int cmd_queue(const GlobalOptions& options, const QueueOptions& queue);
+int cmd_report(const GlobalOptions& options, const ReportOptions& report);
 
 }  // namespace danerelay::relay

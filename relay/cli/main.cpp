@@ -80,6 +80,12 @@ int main(int argc, char** argv) {
   add_verb("expire", "force expiry: bounce at the next attempt, which is now (postsuper -e)")
       ->add_option("id", queue.id, "queue ID")->required();
 
+  ReportOptions report;
+  auto* rep = app.add_subcommand("report", "print the posture history (deliveries by DANE/TLS class) as CSV or JSON");
+  add_config_option(rep);
+  rep->add_option("--since", report.since, "how far back: 24h (5-minute buckets) up to 30d (daily buckets); default 30d");
+  rep->add_option("--format", report.format, "csv (default) or json");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -92,7 +98,8 @@ int main(int argc, char** argv) {
     queue_config_count += verb->count("-c");
     if (*verb) queue.verb = verb->get_name();
   }
-  global.config_given = app.count("-c") + run->count("-c") + check->count("-c") + res->count("-c") + chk->count("-c") + prb->count("-c") + queue_config_count > 0;
+  global.config_given = app.count("-c") + run->count("-c") + check->count("-c") + res->count("-c") + chk->count("-c") +
+                        prb->count("-c") + rep->count("-c") + queue_config_count > 0;
 
   try {
     if (*check) return cmd_check_config(global);
@@ -101,6 +108,7 @@ int main(int argc, char** argv) {
     if (*prb) return cmd_probe(global, probe_options);
     if (*run) return cmd_run(global);
     if (*que) return cmd_queue(global, queue);
+    if (*rep) return cmd_report(global, report);
   } catch (const std::exception& e) {
     std::cerr << "danerelay: " << e.what() << '\n';
     return kExitFailure;

@@ -7,12 +7,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "tests/support/daemon.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -250,6 +254,93 @@ TEST_F(Cli, QueueTalksToTheRunningDaemon) {
   EXPECT_NE(flush.output.find("danerelay queue: Flushed: 0 messages\n"), std::string::npos) << flush.output;
   EXPECT_EQ(hold.status, 1) << hold.output;
   EXPECT_NE(hold.output.find("0123456789AB: no such message"), std::string::npos) << hold.output;
+}
+
+// `danerelay report`: the posture history file of the configured state directory as a series.
+// The file is written here in its documented format (version 1), with buckets placed relative to
+// the real clock: one 5-minute bucket an hour ago, one daily bucket three days ago.
+std::string iso_utc(std::int64_t t) {
+  const std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+class Report : public Cli {
+ protected:
+  // A config whose state_dir is a directory of its own; returns the config path.
+  static std::string report_config(const std::string& name, std::filesystem::path* state) {
+    *state = dir_->path() / (name + "-state");
+    std::filesystem::create_directories(*state);
+    return write(name + ".toml", "[server]\nstate_dir = \"" + state->string() + "\"\n");
+  }
+  static std::int64_t now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+};
+
+TEST_F(Report, PrintsTheSavedSeriesAsCsvAndJson) {
+  std::filesystem::path state;
+  const auto cfg = report_config("report", &state);
+  const std::int64_t fine = (now() - 3600) / 300 * 300;
+  const std::int64_t today = now() / 86400 * 86400;
+  const std::int64_t day = today - 3 * 86400;
+  std::ofstream(state / "posture-history.json")
+      << R"({"format":"danerelay-posture-history","version":1,"saved":0,)"
+      << R"("fine":{"width":300,"buckets":[[)" << fine << R"(,3,1,0,2,1,0]]},)"
+      << R"("daily":{"width":86400,"buckets":[[)" << day << R"(,10,2,3,4,5,6],[)" << today << R"(,3,1,0,2,1,0]]},)"
+      << R"("domains":[]})";
+  auto csv = run("report -c " + cfg + " --since 24h --format csv");
+  EXPECT_EQ(csv.status, 0) << csv.output;
+  EXPECT_EQ(csv.output.rfind("start,width,verified,trusted,unauthenticated,plaintext,deferred,bounced\n", 0), 0u) << csv.output;
+  EXPECT_NE(csv.output.find(iso_utc(fine) + ",300,3,1,0,2,1,0\n"), std::string::npos) << csv.output;
+  EXPECT_EQ(std::count(csv.output.begin(), csv.output.end(), '\n'), 1 + 288) << "every bucket of the 24 hours, empty ones too";
+
+  auto week = run("report -c " + cfg + " --since 7d");
+  EXPECT_EQ(week.status, 0) << week.output;
+  EXPECT_EQ(std::count(week.output.begin(), week.output.end(), '\n'), 1 + 7) << week.output;
+  EXPECT_NE(week.output.find(iso_utc(day) + ",86400,10,2,3,4,5,6\n"), std::string::npos) << week.output;
+
+  auto js = run("report -c " + cfg + " --since 30d --format json");
+  EXPECT_EQ(js.status, 0) << js.output;
+  const auto j = nlohmann::json::parse(js.output, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << js.output;
+  EXPECT_EQ(j["width"], 86400);
+  ASSERT_EQ(j["buckets"].size(), 30u);
+  EXPECT_EQ(j["buckets"][26]["start"], iso_utc(day));
+  EXPECT_EQ(j["buckets"][26]["bounced"], 6);
+  EXPECT_EQ(j["buckets"][29]["start"], iso_utc(today));
+  EXPECT_EQ(j["totals"]["verified"], 13);
+  EXPECT_EQ(j["totals"]["plaintext"], 6);
+}
+
+TEST_F(Report, WithoutAHistoryPrintsEmptyBucketsAndSaysSo) {
+  std::filesystem::path state;
+  const auto cfg = report_config("report-empty", &state);
+  auto r = run("report -c " + cfg + " --since 2d");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("no posture history at " + (state / "posture-history.json").string() + " yet"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find(",86400,0,0,0,0,0,0\n"), std::string::npos) << r.output;
+}
+
+TEST_F(Report, ACorruptHistoryExitsOneAndSaysWhy) {
+  std::filesystem::path state;
+  const auto cfg = report_config("report-corrupt", &state);
+  std::ofstream(state / "posture-history.json") << R"({"format":"danerelay-posture-history","version":1,"fine":{"wid)";
+  auto r = run("report -c " + cfg);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("is unusable (not valid JSON"), std::string::npos) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(state / "posture-history.json")) << "report only reads; the daemon keeps it aside";
+}
+
+TEST_F(Report, RefusesABadWindowOrFormatAsAUsageError) {
+  std::filesystem::path state;
+  const auto cfg = report_config("report-usage", &state);
+  for (const char* args : {"--since 31d", "--since soon", "--since 0s", "--format xml"}) {
+    auto r = run("report -c " + cfg + " " + args);
+    EXPECT_EQ(r.status, 64) << args << ": " << r.output;
+  }
 }
 
 }  // namespace
