@@ -28,6 +28,7 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <fstream>
 #include <functional>
 #include <utility>
 #include <iostream>
@@ -51,6 +52,8 @@
 #include "relay/daemon/service_notify.hpp"
 #include "relay/metrics/http_server.hpp"
 #include "relay/metrics/relay_metrics.hpp"
+#include "relay/posture/page.hpp"
+#include "relay/posture/recorder.hpp"
 #include "relay/delivery/smtp_connector.hpp"
 #include "relay/queue/spool.hpp"
 #include "smtp/credentials.hpp"
@@ -71,11 +74,14 @@ namespace {
 // Runs the DNSSEC self-test until it passes; then the daemon is ready (service_notify.hpp).
 // Pointers, not references: coroutine parameters by value (g++ 12).
 asio::awaitable<void> self_test_loop(dns::Resolver* resolver, std::string name, ServiceNotifier* notifier,
-                                     QueueManager* queue, std::function<void()> on_ready) {
+                                     QueueManager* queue, posture::DnssecState* state, std::function<void()> on_ready) {
   auto log = logger("dns");
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
     auto t = co_await dns::self_test(*resolver, name);
+    state->self_test_done = true;
+    state->self_test_ok = t.ok;
+    state->self_test_text = t.summary();
     if (t.ok) {
       log->info("{}", t.summary());
       notifier->ready(service_status(queue->size(), queue->counters()));
@@ -87,6 +93,15 @@ asio::awaitable<void> self_test_loop(dns::Resolver* resolver, std::string name, 
     timer.expires_after(std::chrono::seconds(60));
     co_await timer.async_wait(asio::use_awaitable);
   }
+}
+
+// The trust anchor file as the posture page shows it: at most 16 KiB of it.
+std::string anchor_text(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::string text(16 * 1024, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+  return text;
 }
 
 // The settings of one inbound listener, from the configuration in force.
@@ -126,8 +141,9 @@ int run_daemon(config::Config cfg) {
   auto log = logger("main");
   asio::io_context io(1);
   std::unique_ptr<dns::UnboundResolver> resolver;
+  dns::TrustAnchor anchor;
   try {
-    resolver = open_resolver(io, cfg);
+    resolver = open_resolver(io, cfg, &anchor);
   } catch (const dns::SetupError& e) {
     log->critical("{}", e.what());
     return kExitConfig;
@@ -200,6 +216,14 @@ int run_daemon(config::Config cfg) {
   QueueManager queue(io.get_executor(), live, *spool,
                      make_delivery_function(io.get_executor(), live, delivery_resolver, limiter, connector, smtp_sink));
   if (m) queue.add_result_observer([m](const Envelope& e, const RecipientResult& r) { m->result(e, r); });
+  // The posture history (relay/posture): every recipient result, kept in <state_dir>, saved every
+  // 5 minutes and at the stop; `danerelay report` reads the file, the page at the metrics
+  // listener's "/" shows it.
+  posture::Recorder recorder(posture::history_file(cfg));
+  if (auto warning = recorder.load()) log->warn("posture history: {}", *warning);
+  queue.add_result_observer([&recorder](const Envelope& e, const RecipientResult& r) { recorder.record(e, r); });
+  posture::DnssecState dnssec_state;
+  dnssec_state.trust_anchor = anchor.file.string() + (anchor.managed ? " (RFC 5011 managed)" : " (static)");
   if (!recovered.empty()) log->info("queue: {} message{} recovered from {}", recovered.size(), recovered.size() == 1 ? "" : "s",
                                     spool->directory().string());
   queue.load(std::move(recovered));
@@ -255,7 +279,22 @@ int run_daemon(config::Config cfg) {
     hs.address = cfg.metrics.address;
     hs.allow_networks = cfg.metrics.allow_networks;
     hs.metrics = [m] { return m->scrape(); };
-    hs.ready = [&ready] { return ready; };  // set once the self-test passed; queue and listeners are up by now
+    hs.ready = [&ready] { return ready; };
+    hs.page = [&] {
+      posture::Snapshot snap;
+      snap.now = recorder.now();
+      snap.hostname = live->get()->server.hostname;
+      snap.history = recorder.history();
+      snap.queue = posture::queue_state(queue.list(), snap.now);
+      snap.dnssec = dnssec_state;
+      snap.dnssec.trust_anchor_text = anchor_text(anchor.file);
+      posture::Page page = posture::render_page(snap);
+      metrics::HttpResponse response;
+      response.body = std::move(page.body);
+      response.content_type = std::move(page.content_type);
+      response.headers = std::move(page.headers);
+      return response;
+    };  // set once the self-test passed; queue and listeners are up by now
     hs.log = logger("metrics");
     metrics_http = std::make_unique<metrics::HttpServer>(io.get_executor(), std::move(hs));
     try {
@@ -359,6 +398,7 @@ int run_daemon(config::Config cfg) {
           io,
           [&]() -> asio::awaitable<void> {
             co_await queue.shutdown(std::chrono::seconds(5));
+            if (auto error = recorder.save()) log->error("posture history: {}", *error);
             cache.clear();
             io.stop();
           },
@@ -368,7 +408,7 @@ int run_daemon(config::Config cfg) {
   wait_signal();
   if (notifier.active()) notifier.status("not ready: waiting for the DNSSEC self-test");
   asio::co_spawn(io,
-                 self_test_loop(resolver.get(), cfg.dns.self_test_name, &notifier, &queue,
+                 self_test_loop(resolver.get(), cfg.dns.self_test_name, &notifier, &queue, &dnssec_state,
                                 [&] {
                                   ready = true;
                                   if (!notifier.active()) return;
@@ -378,6 +418,13 @@ int run_daemon(config::Config cfg) {
                                                  }),
                                                  asio::detached);
                                 }),
+                 asio::detached);
+  // The posture history to disk every 5 minutes (a crash loses at most that much of it; the
+  // delivery log has every line).
+  asio::co_spawn(io, every(std::chrono::minutes(5), [&, first = true]() mutable {
+                   if (std::exchange(first, false)) return;
+                   if (auto error = recorder.save()) log->error("posture history: {}", *error);
+                 }),
                  asio::detached);
   // WatchdogSec=: a ping at half the interval, from the event loop (a stalled loop misses it).
   if (const auto interval = notifier.watchdog_interval()) {

@@ -12,6 +12,8 @@
 
 namespace danerelay::relay {
 
-[[nodiscard]] std::unique_ptr<dns::UnboundResolver> open_resolver(boost::asio::io_context& io, const config::Config& config);
+// `anchor`, when given, receives the trust anchor in use (the posture page shows it).
+[[nodiscard]] std::unique_ptr<dns::UnboundResolver> open_resolver(boost::asio::io_context& io, const config::Config& config,
+                                                                 dns::TrustAnchor* anchor = nullptr);
 
 }  // namespace danerelay::relay
