@@ -191,6 +191,10 @@ int run_daemon(config::Config cfg) {
     ss.tracker = tracker;
     ss.auth_failures = auth_failures;
     ss.auth_pool = pool;
+    // Client names through the same validating resolver as delivery (server.reverse_lookup).
+    ss.reverse_lookup = cfg.server.reverse_lookup;
+    ss.resolver = resolver.get();
+    ss.reverse_lookup_timeout = cfg.server.reverse_lookup_timeout;
     auto server = std::make_unique<smtp::Server>(io.get_executor(), ss, store);
     try {
       server->start();
