@@ -85,6 +85,11 @@ struct ServerSettings {
   // SMTP AUTH users: "name:crypt-hash" lines (yescrypt, SHA-512-crypt, bcrypt; see REFERENCE.md).
   // Empty → no AUTH is possible (listeners with auth = "required" accept no mail).
   std::filesystem::path credentials_file;
+  // Inbound client names (Postfix smtpd): a forward-confirmed reverse lookup (PTR, then the name's
+  // A/AAAA must hold the address) through the relay's validating resolver names the client in the
+  // logs and Received:; otherwise, and when false (no query at all), the client is "unknown".
+  bool reverse_lookup = true;
+  Duration reverse_lookup_timeout = std::chrono::seconds(5);  // PTR + A/AAAA together; expiry → "unknown"
   friend bool operator==(const ServerSettings&, const ServerSettings&) = default;
 };
 

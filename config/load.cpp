@@ -453,6 +453,8 @@ class ConfigReader {
     s.read("state_dir", [&](const Field& f) { assign(server.state_dir, ld_.path(f, false)); });
     s.read("control_socket", [&](const Field& f) { assign(server.control_socket, ld_.path(f, true)); });
     s.read("credentials_file", [&](const Field& f) { assign(server.credentials_file, ld_.path(f, true)); });
+    s.read("reverse_lookup", [&](const Field& f) { assign(server.reverse_lookup, ld_.boolean(f)); });
+    s.read("reverse_lookup_timeout", [&](const Field& f) { assign(server.reverse_lookup_timeout, ld_.duration(f, Duration{1})); });
   }
 
   void read_tls(Section& tls) {

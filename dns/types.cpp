@@ -14,6 +14,7 @@ std::string_view to_string(RRType type) noexcept {
     case RRType::NS: return "NS";
     case RRType::CNAME: return "CNAME";
     case RRType::SOA: return "SOA";
+    case RRType::PTR: return "PTR";
     case RRType::MX: return "MX";
     case RRType::TXT: return "TXT";
     case RRType::AAAA: return "AAAA";
@@ -161,6 +162,8 @@ std::optional<std::string> decode_cname(std::span<const std::uint8_t> rdata) {
   if (!name || offset != rdata.size()) return std::nullopt;
   return name;
 }
+
+std::optional<std::string> decode_ptr(std::span<const std::uint8_t> rdata) { return decode_cname(rdata); }
 
 std::string to_hex(std::span<const std::uint8_t> bytes) {
   static constexpr char digits[] = "0123456789abcdef";

@@ -21,7 +21,7 @@
 
 namespace danerelay::dns {
 
-enum class RRType : std::uint16_t { A = 1, NS = 2, CNAME = 5, SOA = 6, MX = 15, TXT = 16, AAAA = 28, DS = 43, DNSKEY = 48, TLSA = 52 };
+enum class RRType : std::uint16_t { A = 1, NS = 2, CNAME = 5, SOA = 6, PTR = 12, MX = 15, TXT = 16, AAAA = 28, DS = 43, DNSKEY = 48, TLSA = 52 };
 
 [[nodiscard]] std::string_view to_string(RRType type) noexcept;
 
@@ -102,6 +102,8 @@ struct IpAddress {
 [[nodiscard]] std::optional<TlsaRecord> decode_tlsa(std::span<const std::uint8_t> rdata);
 [[nodiscard]] std::optional<IpAddress> decode_address(RRType type, std::span<const std::uint8_t> rdata);
 [[nodiscard]] std::optional<std::string> decode_cname(std::span<const std::uint8_t> rdata);
+// RFC 1035 §3.3.12: PTR RDATA is one domain name, as CNAME's is (normalized; not checked for host-name syntax).
+[[nodiscard]] std::optional<std::string> decode_ptr(std::span<const std::uint8_t> rdata);
 
 [[nodiscard]] std::string to_hex(std::span<const std::uint8_t> bytes);
 

@@ -259,6 +259,7 @@ void Server::update(ServerSettings next) {
   if (!next.auth_failures) next.auth_failures = now->auth_failures;
   if (!next.tracker) next.tracker = now->tracker;
   if (!next.observer) next.observer = now->observer;
+  if (next.resolver == nullptr) next.resolver = now->resolver;
   state_->replace(std::make_shared<const ServerSettings>(std::move(next)));
 }
 

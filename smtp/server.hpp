@@ -101,7 +101,7 @@ class Server {
   [[nodiscard]] std::shared_ptr<const ServerSettings> settings() const;
   // A reload: sessions accepted from now on get `next`; open sessions keep theirs. The bound
   // address and the TLS mode stay (only a restart changes them); a null log, tracker, AUTH
-  // pool, failure limiter or observer keeps the current one.
+  // pool, failure limiter, observer or resolver keeps the current one.
   void update(ServerSettings next);
 
   struct State;  // implementation detail (opaque; shared with the accept loop and sessions)

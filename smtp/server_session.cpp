@@ -25,6 +25,7 @@
 #include <variant>
 #include <vector>
 
+#include "dns/client_name_lookup.hpp"
 #include "smtp/command.hpp"
 #include "smtp/data_reader.hpp"
 #include "smtp/deadline.hpp"
@@ -149,8 +150,15 @@ struct ServerSession::Impl {
     } else {
       client_address = "unknown";
     }
-    namaddr = "unknown[" + client_address + "]";
+    namaddr = client_name + "[" + client_address + "]";
     received_address = address.is_v6() ? "IPv6:" + client_address : client_address;
+    // Started now, at accept; awaited (bounded) before the first log line in run().
+    if (!ec && settings->reverse_lookup && settings->resolver != nullptr) {
+      if (const auto ip = dns::IpAddress::parse(client_address)) {
+        name_lookup = std::make_unique<dns::ClientNameLookup>(executor, settings->resolver, *ip,
+                                                              settings->reverse_lookup_timeout);
+      }
+    }
   }
 
   // ---- I/O -------------------------------------------------------------------------------------
@@ -502,7 +510,8 @@ struct ServerSession::Impl {
   }
 
   std::string received_header(const std::string& queue_id) const {
-    std::string h = "Received: from " + *helo + " (unknown [" + received_address + "])\r\n";
+    // Postfix's form: from HELO (NAME [ADDR]), NAME the forward-confirmed client name or "unknown".
+    std::string h = "Received: from " + *helo + " (" + client_name + " [" + received_address + "])\r\n";
     if (tls_active) h += "\t(using " + tls_summary + ")\r\n";
     // Postfix smtpd_sasl_authenticated_header: the login name only when the listener asks.
     if (!auth_user.empty() && settings->listener.auth_header) h += "\t(Authenticated sender: " + auth_user + ")\r\n";
@@ -619,7 +628,7 @@ struct ServerSession::Impl {
     envelope.smtputf8 = mail->smtputf8;
     envelope.declared_size = mail->size;
     envelope.listener = settings->listener.name;
-    envelope.client_name = "unknown";
+    envelope.client_name = client_name;
     envelope.client_address = client_address;
     envelope.helo = *helo;
     envelope.protocol = protocol();
@@ -768,7 +777,19 @@ struct ServerSession::Impl {
 
   // ---- The conversation --------------------------------------------------------------------------
 
+  // The client's name, before anything is logged about the session (bounded by the lookup).
+  asio::awaitable<void> name_client() {
+    if (!name_lookup) co_return;
+    const dns::ClientName name = co_await name_lookup->result();
+    if (const std::string warning = dns::client_name_warning(name, client_address); !warning.empty()) {
+      log->warn("{}", warning);
+    }
+    client_name = name.name;
+    namaddr = client_name + "[" + client_address + "]";
+  }
+
   asio::awaitable<void> run() {
+    co_await name_client();
     log->info("connect from {}", namaddr);
     if (settings->listener.tls == config::Listener::Tls::implicit) {
       if (!settings->tls) {
@@ -911,7 +932,9 @@ struct ServerSession::Impl {
 
   std::string client_address;
   std::vector<std::uint8_t> address_bytes;
+  std::string client_name{dns::kUnknownClient};  // forward-confirmed, or "unknown"
   std::string namaddr;
+  std::unique_ptr<dns::ClientNameLookup> name_lookup;  // null: reverse_lookup off, no resolver
   std::string received_address;
 
   std::shared_ptr<SSL_CTX> ssl_ctx;
@@ -949,6 +972,7 @@ asio::awaitable<void> ServerSession::run() { co_await impl_->run(); }
 void ServerSession::stop() {
   asio::post(impl_->executor, [self = shared_from_this()] {
     error_code ec;
+    if (self->impl_->name_lookup) self->impl_->name_lookup->cancel();
     self->impl_->socket.cancel(ec);
     self->impl_->close();
   });

@@ -8,8 +8,17 @@
 // MessageSink::commit() reported it durable.
 //
 // What this is not: the listener (smtp/server.hpp owns the socket acceptor and the connection
-// limits), the queue, or a content filter. No DNS: the client's name is always "unknown" in
-// logs and the Received: header (reverse lookups are not done in v1).
+// limits), the queue, or a content filter.
+//
+// Client names (issue 11 item 6, Postfix smtpd): the session starts a forward-confirmed reverse
+// lookup when it is created, at accept (dns/client_name_lookup.hpp, through the relay's validating
+// resolver), and awaits it before its first log line, "connect from NAME[ADDR]" — so the greeting
+// (and on an implicit-TLS listener the handshake) waits for it, at most
+// ServerSettings::reverse_lookup_timeout (5 s), as Postfix smtpd resolves its client before the
+// greeting. NAME is the confirmed name or "unknown" (no PTR, a failed or bogus one, an invalid
+// name, no forward confirmation, the bound passed, or reverse_lookup off: then no query at all);
+// why it is unknown is a warning line before "connect from". The name appears in every smtpd line
+// and in Received: "from HELO (NAME [ADDR])"; it never decides anything.
 //
 // Relay control (Postfix smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated,
 // reject): a RCPT is accepted only when the client address is in listener.allow_networks or the
@@ -45,6 +54,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -59,6 +69,9 @@ class logger;
 }
 namespace danerelay::tls {
 class ServerContext;
+}
+namespace danerelay::dns {
+class Resolver;
 }
 
 namespace danerelay::smtp {
@@ -93,6 +106,12 @@ struct ServerSettings {
   std::shared_ptr<AuthFailureLimiter> auth_failures;
   std::shared_ptr<AuthPool> auth_pool;                // null → the Server makes a 2-thread pool
   std::shared_ptr<const ServerObserver> observer;      // null → nobody is told (smtp/server_observer.hpp)
+  // Client names (server.reverse_lookup, server.reverse_lookup_timeout): false or no resolver → no
+  // query, every client "unknown". The resolver must outlive the io_context's run and is used from
+  // its (single) event-loop thread only.
+  bool reverse_lookup = true;
+  dns::Resolver* resolver = nullptr;
+  std::chrono::milliseconds reverse_lookup_timeout = std::chrono::seconds(5);
 };
 
 class ServerSession : public std::enable_shared_from_this<ServerSession> {
@@ -111,7 +130,7 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   // From any thread: close the connection; run() then completes.
   void stop();
 
-  // "unknown[192.0.2.1]"
+  // "unknown[192.0.2.1]"; "exchange.org.example[10.1.2.3]" once the client name is known.
   [[nodiscard]] const std::string& namaddr() const noexcept;
 
  private:

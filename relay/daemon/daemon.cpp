@@ -112,6 +112,8 @@ smtp::ServerSettings server_settings(const config::Config& cfg, const config::Li
   ss.listener = listener;
   ss.limits = cfg.limits;
   ss.hostname = cfg.server.hostname;
+  ss.reverse_lookup = cfg.server.reverse_lookup;
+  ss.reverse_lookup_timeout = cfg.server.reverse_lookup_timeout;
   ss.tls = std::move(server_tls);
   ss.credentials = std::move(credentials);
   return ss;
@@ -252,6 +254,8 @@ int run_daemon(config::Config cfg) {
     ss.auth_failures = auth_failures;
     ss.auth_pool = pool;
     if (m) ss.observer = std::make_shared<const smtp::ServerObserver>(m->server_observer());
+    // Client names through the same validating resolver as delivery (server.reverse_lookup).
+    ss.resolver = resolver.get();
     auto server = std::make_unique<smtp::Server>(io.get_executor(), ss, store);
     try {
       server->start();

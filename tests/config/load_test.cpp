@@ -262,6 +262,8 @@ TEST(ConfigLoad, EveryKeyIsReadIntoItsMember) {
 [server]
 hostname = "Relay.Example.NET."
 state_dir = "/srv/danerelay"
+reverse_lookup = false
+reverse_lookup_timeout = "1500ms"
 
 [[listener]]
 name = "submission"
@@ -337,6 +339,8 @@ address = "[::1]:9100"
 )toml");
   EXPECT_EQ(c.server.hostname, "relay.example.net");
   EXPECT_EQ(c.server.state_dir, "/srv/danerelay");
+  EXPECT_FALSE(c.server.reverse_lookup);
+  EXPECT_EQ(c.server.reverse_lookup_timeout, Duration{1500ms});
   ASSERT_EQ(c.listeners.size(), 1u);
   const Listener& l = c.listeners[0];
   EXPECT_EQ(l.name, "submission");
@@ -348,7 +352,7 @@ address = "[::1]:9100"
   ASSERT_EQ(l.allow_networks.size(), 2u);
   EXPECT_EQ(l.allow_networks[1].text, "2001:db8::/32");
   EXPECT_TRUE(l.auth_header);
-  EXPECT_EQ(l.where, (SourceLocation{"danerelay.toml", 6, 1}));
+  EXPECT_EQ(l.where, (SourceLocation{"danerelay.toml", 8, 1}));
 
   EXPECT_EQ(c.limits.max_message_size, 10u * 1024 * 1024);
   EXPECT_EQ(c.limits.max_recipients, 100u);
@@ -401,6 +405,21 @@ address = "[::1]:9100"
   EXPECT_TRUE(c.log.tls_feature_status);
   EXPECT_FALSE(c.metrics.enabled);
   EXPECT_EQ(c.metrics.address, (Endpoint{"::1", 9100}));
+}
+
+// Issue 11 item 6: inbound client names, on by default with a 5 s bound; each key refuses what it cannot mean.
+TEST(ConfigLoad, ReverseLookupKeysDefaultOnWithFiveSecondsAndRefuseWrongValues) {
+  const Config defaults = loaded("");
+  EXPECT_TRUE(defaults.server.reverse_lookup);
+  EXPECT_EQ(defaults.server.reverse_lookup_timeout, Duration{5s});
+  EXPECT_EQ(loaded("[server]\nreverse_lookup_timeout = 2\n").server.reverse_lookup_timeout, Duration{2s});
+  EXPECT_EQ(errors_of("[server]\nreverse_lookup = \"no\"\n"),
+            Lines{"danerelay.toml:2:18: error: expected a boolean (true or false) for key \"server.reverse_lookup\""});
+  EXPECT_EQ(errors_of("[server]\nreverse_lookup_timeout = \"0s\"\n"),
+            Lines{"danerelay.toml:2:26: error: duration \"0s\" is too short (minimum 1ms) for key "
+                  "\"server.reverse_lookup_timeout\""});
+  EXPECT_EQ(errors_of("[server]\nreverse_lookups = false\n"),
+            Lines{"danerelay.toml:2:1: error: unknown key \"server.reverse_lookups\""});
 }
 
 TEST(ConfigLoad, DurationsAndSizesAcceptPlainIntegers) {
@@ -869,7 +888,7 @@ TEST(ExampleConfig, EveryKeyIsDocumentedInReference) {
   std::set<std::string> keys;
   collect_keys(example, "", keys);
   keys.insert("policy.destination.\"NAME\".match");  // in the example only under a verify level
-  EXPECT_EQ(keys.size(), 74u) << "every member of config.hpp's settings structs, once";
+  EXPECT_EQ(keys.size(), 76u) << "every member of config.hpp's settings structs, once";
   const std::string reference = read_text(kSourceDir / "config" / "REFERENCE.md");
   for (const auto& key : keys) {
     EXPECT_NE(reference.find("| `" + key + "`"), std::string::npos) << key << " is missing from REFERENCE.md";

@@ -31,10 +31,16 @@ class RelayEndToEnd : public ::testing::Test {
     shared = nullptr;
   }
 
-  void start(const std::string& extra = "") {
+  // `server_keys`: lines added to the [server] table ("reverse_lookup = false\n").
+  void start(const std::string& extra = "", const std::string& server_keys = "") {
     // Short directory names: the control socket's path must fit in sun_path (108 bytes).
     static int counter = 0;
     instance_ = std::make_unique<Instance>(*shared, shared->dir.path() / ("t" + std::to_string(++counter)), extra);
+    if (!server_keys.empty()) {
+      std::string text = read_file(instance_->config);
+      text.replace(text.find("[server]\n"), 9, "[server]\n" + server_keys);
+      std::ofstream(instance_->config) << text;
+    }
     daemon_ = std::make_unique<testsupport::Daemon>(DANERELAY_BINARY, instance_->config, instance_->log);
     ASSERT_TRUE(daemon_->wait_listening("127.0.0.1", instance_->submission_port, 20s)) << daemon_->log();
   }
@@ -130,6 +136,57 @@ TEST_F(RelayEndToEnd, AcceptedMessageIsDeliveredWithDaneAndRemovedFromTheQueue) 
   EXPECT_EQ(body.rfind("Received: from exchange.org.test (unknown [127.0.0.1])", 0), 0u) << body;
   EXPECT_NE(body.find("by relay.danerelay.test (danerelay) with ESMTP id " + qid), std::string::npos) << body;
   EXPECT_TRUE(std::filesystem::is_empty(instance_->state / "spool" / "msg"));
+}
+
+// Issue 11 item 6: inbound clients named through the daemon's own validating resolver over the
+// world's signed reverse zones. Forward-confirmed → the name in smtpd's lines and in the Received:
+// header the destination gets; a PTR whose name does not point back → unknown, with Postfix's warning.
+TEST_F(RelayEndToEnd, InboundClientsAreNamedByForwardConfirmedReverseDns) {
+  auto mx = sink("127.0.0.11", "mx.secure.test");
+  auto mx6 = sink("::1", "mx.secure.test");
+  NEED_SINK(mx && mx6);
+  start();
+  const std::vector<std::string> sources{"127.0.0.161", "127.0.0.162"};
+  std::vector<std::string> qids;
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    testsupport::SmtpInjector c("127.0.0.1", instance_->relay_port, 30s, false, sources[i]);
+    c.command("EHLO exchange.org.test");
+    const std::string r = c.send("sender@danetta.test", {"user@secure.test"}, message("named" + std::to_string(i)));
+    c.quit();
+    ASSERT_EQ(r.substr(0, 3), "250") << r;
+    qids.push_back(testsupport::SmtpInjector::queued_as(r));
+  }
+  for (const auto& qid : qids) ASSERT_TRUE(daemon_->wait_log(qid + ": removed", 20s)) << daemon_->log();
+  const std::string log = daemon_->log();
+  EXPECT_NE(log.find("connect from exchange.clients.test[127.0.0.161]"), std::string::npos) << log;
+  EXPECT_NE(log.find(qids[0] + ": client=exchange.clients.test[127.0.0.161]"), std::string::npos) << log;
+  EXPECT_NE(log.find("hostname forged.clients.test does not resolve to address 127.0.0.162"), std::string::npos) << log;
+  EXPECT_NE(log.find("connect from unknown[127.0.0.162]"), std::string::npos) << log;
+  EXPECT_NE(log.find(qids[1] + ": client=unknown[127.0.0.162]"), std::string::npos) << log;
+  const auto delivered = [&](const std::string& subject) {
+    for (auto* s : {mx.get(), mx6.get()}) {
+      for (const auto& t : s->stats().transactions) {
+        if (t.body && t.body->find("Subject: " + subject + "\r\n") != std::string::npos) return *t.body;
+      }
+    }
+    return std::string();
+  };
+  EXPECT_EQ(delivered("named0").rfind("Received: from exchange.org.test (exchange.clients.test [127.0.0.161])", 0), 0u)
+      << delivered("named0");
+  EXPECT_EQ(delivered("named1").rfind("Received: from exchange.org.test (unknown [127.0.0.162])", 0), 0u)
+      << delivered("named1");
+}
+
+TEST_F(RelayEndToEnd, ReverseLookupOffLeavesEveryClientUnknown) {
+  start("", "reverse_lookup = false\n");
+  {
+    testsupport::SmtpInjector c("127.0.0.1", instance_->relay_port, 30s, false, "127.0.0.161");
+    c.command("EHLO exchange.org.test");
+    c.quit();
+  }
+  ASSERT_TRUE(daemon_->wait_log("disconnect from unknown[127.0.0.161]", 20s)) << daemon_->log();
+  EXPECT_NE(daemon_->log().find("connect from unknown[127.0.0.161]"), std::string::npos) << daemon_->log();
+  EXPECT_EQ(daemon_->log().find("exchange.clients.test"), std::string::npos) << daemon_->log();
 }
 
 TEST_F(RelayEndToEnd, D45_DaneMismatchIsDeferredRetriedAfterBackoffAndDeliveredOnceFixed) {

@@ -40,9 +40,11 @@
 #include <thread>
 #include <vector>
 
+#include "dns/resolver.hpp"
 #include "smtp/sasl.hpp"
 #include "tests/support/pki.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/world.hpp"
 #include "tls/server_context.hpp"
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -135,7 +137,12 @@ std::unique_ptr<MessageSink> FakeStore::begin() {
 
 class Client {
  public:
-  explicit Client(const tcp::endpoint& server) : socket_(io_) {
+  // `source`: the client's own address, bound before connecting ("127.0.0.161"); empty: any.
+  explicit Client(const tcp::endpoint& server, const std::string& source = {}) : socket_(io_) {
+    if (!source.empty()) {
+      socket_.open(server.protocol());
+      socket_.bind(tcp::endpoint(asio::ip::make_address(source), 0));
+    }
     socket_.connect(server);
     timeval tv{10, 0};
     ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -1073,6 +1080,197 @@ TEST_F(ServerTest, BindFailureNamesTheAddress) {
   } catch (const std::system_error& e) {
     EXPECT_NE(std::string(e.what()).find("127.0.0.1:" + std::to_string(ep.port())), std::string::npos) << e.what();
   }
+}
+
+// ---- Client names (issue 11 item 6) -----------------------------------------------------------
+// The sessions resolve their clients through a real UnboundResolver over the signed test world
+// (tests/support/world.cpp add_client_names): the client connects from a chosen 127.0.0.x.
+
+// Forwards to the real resolver and counts the queries (asked on the server's thread).
+struct CountingResolver final : dns::Resolver {
+  explicit CountingResolver(dns::Resolver& r) : real(r) {}
+  void async_lookup(dns::Query query, Handler handler) override {
+    ++asked;
+    real.async_lookup(std::move(query), std::move(handler));
+  }
+  dns::Resolver& real;
+  std::atomic<int> asked{0};
+};
+
+class ClientNameTest : public ServerTest {
+ protected:
+  static void SetUpTestSuite() {
+    ServerTest::SetUpTestSuite();
+    world_dir_ = new testsupport::TempDir("danerelay-server-rdns");
+    world_ = new testsupport::World(testsupport::build_world(world_dir_->path()));
+  }
+  static void TearDownTestSuite() {
+    delete world_;
+    delete world_dir_;
+    ServerTest::TearDownTestSuite();
+  }
+
+  void SetUp() override {
+    ServerTest::SetUp();
+    const auto s = testsupport::dns_settings(*world_);
+    resolver_ = std::make_unique<dns::UnboundResolver>(io_.get_executor(), s, dns::prepare_trust_anchor(s, world_->state_dir));
+    counting_ = std::make_unique<CountingResolver>(*resolver_);
+  }
+  void TearDown() override {
+    ServerTest::TearDown();  // the io thread has ended: nothing uses the resolver any more
+    counting_.reset();
+    resolver_.reset();
+  }
+
+  ServerSettings named(std::chrono::milliseconds bound = std::chrono::seconds(5)) {
+    ServerSettings s = settings();
+    s.resolver = counting_.get();
+    s.reverse_lookup_timeout = bound;
+    return s;
+  }
+
+  // One message from `source` through a fresh server; returns the committed message.
+  Committed one_message(const std::string& source, ServerSettings s) {
+    Client c(start(std::move(s)), source);
+    hello(c);
+    begin_message(c);
+    c.send("Subject: hi\r\n\r\nbody\r\n.\r\n");
+    EXPECT_EQ(c.reply().substr(0, 3), "250");
+    c.send("QUIT\r\n");
+    EXPECT_EQ(c.reply(), "221 2.0.0 Bye");
+    EXPECT_TRUE(c.closed());
+    const auto msgs = store_->messages();
+    EXPECT_EQ(msgs.size(), 1u);
+    return msgs.empty() ? Committed{} : msgs[0];
+  }
+
+  // The log once its disconnect line is there (the session logs it after the client saw 221).
+  std::string logs_after_disconnect() {
+    for (int i = 0; i < 200; ++i) {
+      const std::string l = logs();
+      if (l.find("disconnect from ") != std::string::npos) return l;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return logs();
+  }
+
+  static inline testsupport::TempDir* world_dir_ = nullptr;
+  static inline testsupport::World* world_ = nullptr;
+  std::unique_ptr<dns::UnboundResolver> resolver_;
+  std::unique_ptr<CountingResolver> counting_;
+};
+
+TEST_F(ClientNameTest, ForwardConfirmedClientIsNamedInEveryLineAndInReceived) {
+  const Committed m = one_message("127.0.0.161", named());
+  EXPECT_EQ(m.data.rfind("Received: from client.test (exchange.clients.test [127.0.0.161])\r\n\tby relay.test (danerelay) ", 0),
+            0u) << m.data;
+  EXPECT_EQ(m.envelope.client_name, "exchange.clients.test");
+  EXPECT_EQ(m.envelope.client_address, "127.0.0.161");
+  const std::string l = logs_after_disconnect();
+  EXPECT_EQ(l.rfind("connect from exchange.clients.test[127.0.0.161]\n", 0), 0u) << l;  // the first line: no warning
+  EXPECT_NE(l.find(": client=exchange.clients.test[127.0.0.161]\n"), std::string::npos) << l;
+  EXPECT_NE(l.find("disconnect from exchange.clients.test[127.0.0.161] ehlo=1 mail=1 rcpt=1 data=1 quit=1"), std::string::npos) << l;
+  EXPECT_EQ(counting_->asked.load(), 2);  // PTR, then A
+}
+
+TEST_F(ClientNameTest, ForgedPtrGivesUnknownWithPostfixsWarning) {
+  const Committed m = one_message("127.0.0.162", named());  // PTR forged.clients.test, whose A is 127.0.0.99
+  EXPECT_EQ(m.data.rfind("Received: from client.test (unknown [127.0.0.162])\r\n", 0), 0u) << m.data;
+  EXPECT_EQ(m.envelope.client_name, "unknown");
+  const std::string l = logs_after_disconnect();
+  EXPECT_EQ(l.rfind("hostname forged.clients.test does not resolve to address 127.0.0.162\n"
+                    "connect from unknown[127.0.0.162]\n", 0), 0u) << l;
+  EXPECT_NE(l.find(": client=unknown[127.0.0.162]\n"), std::string::npos) << l;
+  EXPECT_EQ(l.find("forged.clients.test["), std::string::npos) << l;
+}
+
+TEST_F(ClientNameTest, D03_BogusPtrIsNeverUsed) {
+  // bogus.clients.test has A 127.0.0.163: only validation keeps it out of the logs.
+  const Committed m = one_message("127.0.0.163", named());
+  EXPECT_EQ(m.data.rfind("Received: from client.test (unknown [127.0.0.163])\r\n", 0), 0u) << m.data;
+  const std::string l = logs_after_disconnect();
+  EXPECT_NE(l.find("127.0.0.163: reverse lookup failed: bogus ("), std::string::npos) << l;
+  EXPECT_NE(l.find("connect from unknown[127.0.0.163]\n"), std::string::npos) << l;
+  EXPECT_EQ(l.find("bogus.clients.test"), std::string::npos) << l;
+  EXPECT_EQ(counting_->asked.load(), 1);  // no forward query for a name from a bogus answer
+}
+
+TEST_F(ClientNameTest, NoPtrIsUnknownWithoutWarning) {
+  (void)one_message("127.0.0.160", named());
+  const std::string l = logs_after_disconnect();
+  EXPECT_EQ(l.rfind("connect from unknown[127.0.0.160]\n", 0), 0u) << l;
+}
+
+TEST_F(ClientNameTest, RejectLineNamesTheClientToo) {
+  ServerSettings s = named();
+  s.listener.allow_networks.clear();  // nobody may relay
+  Client c(start(std::move(s)), "127.0.0.168");  // PTR a.clients.test (.99) and b.clients.test (.168)
+  hello(c);
+  c.send("MAIL FROM:<a@client.test>\r\nRCPT TO:<x@dest.example>\r\nQUIT\r\n");
+  EXPECT_EQ(c.reply(), "250 2.1.0 Ok");
+  EXPECT_EQ(c.reply(), "554 5.7.1 <x@dest.example>: Relay access denied");
+  EXPECT_EQ(c.reply(), "221 2.0.0 Bye");
+  const std::string l = logs_after_disconnect();
+  EXPECT_NE(l.find("connect from b.clients.test[127.0.0.168]\n"), std::string::npos) << l;
+  EXPECT_NE(l.find("NOQUEUE: reject: RCPT from b.clients.test[127.0.0.168]: 554 5.7.1 <x@dest.example>: Relay access denied;"),
+            std::string::npos) << l;
+}
+
+TEST_F(ClientNameTest, Ipv6ClientIsConfirmedByAaaa) {
+  ServerSettings s = named();
+  s.listener.address = config::Endpoint{"::1", 0};
+  s.listener.allow_networks = {*config::Cidr::parse("::1/128")};
+  const Committed m = one_message("::1", std::move(s));
+  EXPECT_EQ(m.data.rfind("Received: from client.test (exchange.clients.test [IPv6:::1])\r\n", 0), 0u) << m.data;
+  const std::string l = logs_after_disconnect();
+  EXPECT_EQ(l.rfind("connect from exchange.clients.test[::1]\n", 0), 0u) << l;
+}
+
+TEST_F(ClientNameTest, ReverseLookupOffAsksNothingAndNamesNobody) {
+  ServerSettings s = named();
+  s.reverse_lookup = false;  // server.reverse_lookup = false
+  const Committed m = one_message("127.0.0.161", std::move(s));
+  EXPECT_EQ(m.data.rfind("Received: from client.test (unknown [127.0.0.161])\r\n", 0), 0u) << m.data;
+  EXPECT_EQ(m.envelope.client_name, "unknown");
+  const std::string l = logs_after_disconnect();
+  EXPECT_EQ(l.rfind("connect from unknown[127.0.0.161]\n", 0), 0u) << l;
+  EXPECT_EQ(counting_->asked.load(), 0);
+}
+
+TEST_F(ClientNameTest, GreetingWaitsAtMostTheBoundForAServerThatDoesNotAnswer) {
+  // 165.0.0.127.in-addr.arpa. is delegated to the dead server: libunbound gives up only after its
+  // retries (~0.6 s, each capped at the world's 300 ms RTT ceiling), later than this 200 ms bound.
+  const auto bound = std::chrono::milliseconds(200);
+  const auto start_at = std::chrono::steady_clock::now();
+  Client c(start(named(bound)), "127.0.0.165");
+  EXPECT_EQ(c.reply(), "220 relay.test ESMTP danerelay");
+  const auto waited = std::chrono::steady_clock::now() - start_at;
+  EXPECT_GE(waited, bound - std::chrono::milliseconds(5));
+  EXPECT_LT(waited, std::chrono::seconds(2));
+  c.send("QUIT\r\n");
+  EXPECT_EQ(c.reply(), "221 2.0.0 Bye");
+  const std::string l = logs_after_disconnect();
+  EXPECT_EQ(l.rfind("127.0.0.165: reverse lookup failed: timeout (no answer within 200 ms)\n"
+                    "connect from unknown[127.0.0.165]\n", 0), 0u) << l;
+}
+
+TEST_F(ClientNameTest, ALookupInProgressDelaysNoOtherSession) {
+  const tcp::endpoint server = start(named());
+  Client slow(server, "127.0.0.165");  // its PTR lookup takes ~0.6 s (dead server), bound 5 s
+  const auto start_at = std::chrono::steady_clock::now();
+  Client fast(server, "127.0.0.161");
+  EXPECT_EQ(fast.reply(), "220 relay.test ESMTP danerelay");
+  const auto fast_wait = std::chrono::steady_clock::now() - start_at;
+  EXPECT_FALSE(slow.pending_data()) << "the slow client's greeting came first";
+  EXPECT_EQ(slow.reply(), "220 relay.test ESMTP danerelay");
+  EXPECT_LT(fast_wait, std::chrono::steady_clock::now() - start_at);
+  const std::string l = logs();
+  const auto fast_line = l.find("connect from exchange.clients.test[127.0.0.161]");
+  const auto slow_line = l.find("connect from unknown[127.0.0.165]");
+  ASSERT_NE(fast_line, std::string::npos) << l;
+  ASSERT_NE(slow_line, std::string::npos) << l;
+  EXPECT_LT(fast_line, slow_line) << l;
+  EXPECT_NE(l.find("127.0.0.165: reverse lookup failed: servfail"), std::string::npos) << l;
 }
 
 }  // namespace

@@ -202,7 +202,9 @@ int run(const fs::path& dir) {
             << daemon.pid() << ", log " << log_file.string() << ")\n";
 
   // 4. Submissions, as the organisation's Exchange server would make them.
-  heading("submitting mail as exchange.org.test (127.0.0.1 → 127.0.0.1:" + std::to_string(kRelayPort) + ", STARTTLS)");
+  // From 127.0.0.161, whose PTR (exchange.clients.test) is forward-confirmed in the world: the log
+  // names the client as Postfix would; the closed-listener client below stays unknown[127.0.0.1].
+  heading("submitting mail as exchange.org.test (127.0.0.161 → 127.0.0.1:" + std::to_string(kRelayPort) + ", STARTTLS)");
   struct Submitted {
     std::string rcpt;
     std::string qid;
@@ -210,7 +212,7 @@ int run(const fs::path& dir) {
   };
   std::vector<Submitted> submitted;
   {
-    ts::SmtpInjector c("127.0.0.1", kRelayPort, 10s);
+    ts::SmtpInjector c("127.0.0.1", kRelayPort, 10s, false, "127.0.0.161");
     std::cout << "   S: " << first_line(c.greeting()) << "\n";
     c.command("EHLO exchange.org.test");
     std::cout << "   C: STARTTLS → S: " << first_line(c.starttls()) << "\n";

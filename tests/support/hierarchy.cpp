@@ -196,7 +196,11 @@ void run_jobs(std::vector<Job>& jobs, std::size_t max_parallel = 8) {
 
 // unbound's built-in local zones (RFC 6761 and friends) that would answer NXDOMAIN for our names.
 // "local-zone: … nodefault" lifts one; it works in a config file, not through ub_ctx_set_option.
-constexpr std::string_view kDefaultLocalZones[] = {"test.", "invalid.", "onion.", "home.arpa.", "localhost."};
+// 127.in-addr.arpa. and the ::1 reverse zone too (unbound answers "localhost" for 127.0.0.1 and ::1
+// itself): the world's reverse zones for inbound client names are served only with them lifted.
+constexpr std::string_view kDefaultLocalZones[] = {
+    "test.", "invalid.", "onion.", "home.arpa.", "localhost.", "127.in-addr.arpa.",
+    "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa."};
 
 std::string quote(const std::string& text) { return "\"" + text + "\""; }
 

@@ -31,7 +31,7 @@ SSL* ssl_of(void* p) { return static_cast<SSL*>(p); }
 }  // namespace
 
 SmtpInjector::SmtpInjector(const std::string& address, std::uint16_t port, std::chrono::milliseconds timeout,
-                           bool implicit_tls) {
+                           bool implicit_tls, const std::string& source) {
   sockaddr_storage ss{};
   socklen_t len = 0;
   if (address.find(':') != std::string::npos) {
@@ -56,6 +56,28 @@ SmtpInjector::SmtpInjector(const std::string& address, std::uint16_t port, std::
   ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (!source.empty()) {
+    sockaddr_storage from{};
+    socklen_t from_len = 0;
+    bool parsed = false;
+    if (ss.ss_family == AF_INET6) {
+      auto* a6 = reinterpret_cast<sockaddr_in6*>(&from);
+      a6->sin6_family = AF_INET6;
+      parsed = inet_pton(AF_INET6, source.c_str(), &a6->sin6_addr) == 1;
+      from_len = sizeof(sockaddr_in6);
+    } else {
+      auto* a4 = reinterpret_cast<sockaddr_in*>(&from);
+      a4->sin_family = AF_INET;
+      parsed = inet_pton(AF_INET, source.c_str(), &a4->sin_addr) == 1;
+      from_len = sizeof(sockaddr_in);
+    }
+    if (!parsed || ::bind(fd_, reinterpret_cast<sockaddr*>(&from), from_len) != 0) {
+      const std::string why = parsed ? std::strerror(errno) : "not an address of the server's family";
+      ::close(fd_);
+      fd_ = -1;
+      throw std::runtime_error("bind to " + source + ": " + why);
+    }
+  }
   if (::connect(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     const std::string why = std::strerror(errno);
     ::close(fd_);

@@ -19,9 +19,11 @@ namespace danerelay::testsupport {
 
 class SmtpInjector {
  public:
-  // Connects and reads the greeting (greeting() returns it).
+  // Connects and reads the greeting (greeting() returns it). `source`: the client's own address,
+  // bound before connecting (e.g. "127.0.0.161", a world address with a PTR); empty: the kernel's.
   SmtpInjector(const std::string& address, std::uint16_t port,
-               std::chrono::milliseconds timeout = std::chrono::seconds(30), bool implicit_tls = false);
+               std::chrono::milliseconds timeout = std::chrono::seconds(30), bool implicit_tls = false,
+               const std::string& source = "");
   ~SmtpInjector();
   SmtpInjector(const SmtpInjector&) = delete;
   SmtpInjector& operator=(const SmtpInjector&) = delete;

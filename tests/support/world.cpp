@@ -34,6 +34,51 @@ std::string toml_string(const std::filesystem::path& p) {
   return out + "\"";
 }
 
+// Reverse zones for the names of inbound clients (forward-confirmed reverse DNS, issue 11 item 6):
+// the inbound tests connect from these 127.0.0.x source addresses. See world.hpp kClient*.
+//   127.0.0.160  no PTR (secure NXDOMAIN)                          → unknown
+//   127.0.0.161  PTR exchange.clients.test, whose A is .161         → exchange.clients.test
+//   127.0.0.162  PTR forged.clients.test, whose A is 127.0.0.99     → unknown (not forward-confirmed)
+//   127.0.0.163  PTR bogus.clients.test in a bogus-DS zone          → unknown (D-03: bogus is never used)
+//   127.0.0.164  PTR under_score.clients.test (A .164)              → unknown (not an LDH host name)
+//   127.0.0.165  PTR zone delegated to the dead server               → unknown (SERVFAIL)
+//   127.0.0.166  PTR host.expired-clients.test, A in an expired zone → unknown (forward answer bogus)
+//   127.0.0.167  PTR insecure.clients.test in an unsigned zone      → insecure.clients.test
+//   127.0.0.168  PTR a.clients.test (A .99) and b.clients.test (.168) → b.clients.test
+//   127.0.0.169  PTR mx.dead.test (its A lookup SERVFAILs)          → unknown
+//   ::1          PTR exchange.clients.test, whose AAAA is ::1       → exchange.clients.test
+// Every name that must come out unknown does have an address record for its client (except
+// forged and a), so a relay that skipped a check would be caught naming the client.
+void add_client_names(Hierarchy& h) {
+  h.zone("127.in-addr.arpa.")
+      .record("161.0.0 IN PTR exchange.clients.test.")
+      .record("162.0.0 IN PTR forged.clients.test.")
+      .record("164.0.0 IN PTR under_score.clients.test.")
+      .delegate_dead("165.0.0", true)
+      .record("166.0.0 IN PTR host.expired-clients.test.")
+      .record("168.0.0 IN PTR a.clients.test.")
+      .record("168.0.0 IN PTR b.clients.test.")
+      .record("169.0.0 IN PTR mx.dead.test.");
+  h.zone("163.0.0.127.in-addr.arpa.", ZoneKind::bogus_ds).record("@ IN PTR bogus.clients.test.");
+  h.zone("167.0.0.127.in-addr.arpa.", ZoneKind::insecure).record("@ IN PTR insecure.clients.test.");
+  // ip6.arpa. is a zone of its own, delegated with a DS: left an empty non-terminal of the root,
+  // its DS denial would have to come from the NSEC of the glue name before it (ns1.127.in-addr.arpa.),
+  // which has none, and libunbound's auth-zone answers without a proof (bogus).
+  h.zone("ip6.arpa.");
+  h.zone("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa.")
+      .record("@ IN PTR exchange.clients.test.");
+  h.zone("clients.test.")
+      .a("exchange", "127.0.0.161")
+      .aaaa("exchange", "::1")
+      .a("forged", "127.0.0.99")
+      .a("bogus", "127.0.0.163")
+      .a("under_score", "127.0.0.164")
+      .a("insecure", "127.0.0.167")
+      .a("a", "127.0.0.99")
+      .a("b", "127.0.0.168");
+  h.zone("expired-clients.test.", ZoneKind::expired).a("host", "127.0.0.166");
+}
+
 }  // namespace
 
 World build_world(const std::filesystem::path& dir, const WorldOptions& options) {
@@ -217,6 +262,8 @@ World build_world(const std::filesystem::path& dir, const WorldOptions& options)
   // lookup, DANE applying to that name; literal.test to an address literal, where DANE cannot.
   w.domains.push_back({"routed.test", "configured next hop [mx.secure.test]:2525 (non-MX destination)"});
   w.domains.push_back({"literal.test", "configured next hop [127.0.0.1]:2525 (address literal, no DANE)"});
+
+  add_client_names(h);
 
   w.dns = h.build();
 
