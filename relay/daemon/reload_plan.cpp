@@ -14,6 +14,7 @@ config::Listener unplaced(config::Listener l) {
 }
 
 config::PolicySettings unplaced(config::PolicySettings p) {
+  p.default_where = {};
   for (auto& d : p.destinations) d.where = {};
   return p;
 }
@@ -58,6 +59,12 @@ ReloadPlan plan_reload(const config::Config& running, const config::Config& next
   keep(plan, "server.control_socket", e.server.control_socket, running.server.control_socket);
   if (e.server.hostname != running.server.hostname) plan.applied.emplace_back("server.hostname");
   if (e.server.credentials_file != running.server.credentials_file) plan.applied.emplace_back("server.credentials_file");
+  {
+    config::ServerSettings rest = e.server;  // any other [server] key (reverse_lookup, …)
+    rest.hostname = running.server.hostname;
+    rest.credentials_file = running.server.credentials_file;
+    if (rest != running.server) plan.applied.emplace_back("server");
+  }
 
   keep(plan, "limits.client_ipv6_prefix", e.limits.client_ipv6_prefix, running.limits.client_ipv6_prefix);
   if (e.limits != running.limits) plan.applied.emplace_back("limits");

@@ -99,7 +99,6 @@ TEST_F(MetricsEndToEnd, KnownDeliveryMixGivesExactCountsThatARealParserReads) {
   ASSERT_TRUE(daemon_->wait_log("DNSSEC self-test (. DNSKEY): validation works", 10s)) << daemon_->log();
   EXPECT_EQ(testsupport::http_get("127.0.0.1", metrics_port_, "/healthz/ready").status, 200);
   EXPECT_EQ(testsupport::http_get("127.0.0.1", metrics_port_, "/healthz/live").status, 200);
-  EXPECT_EQ(testsupport::http_get("127.0.0.1", metrics_port_, "/").status, 404);
 
   for (const char* to : {"user@secure.test", "user@expiredleaf.test", "user@insecure.test", "user@bogus-ds.test"}) {
     EXPECT_EQ(submit(to).substr(0, 3), "250") << to;
@@ -231,6 +230,48 @@ TEST_F(MetricsEndToEnd, KnownDeliveryMixGivesExactCountsThatARealParserReads) {
   std::string checked;
   while (std::fgets(buf, sizeof buf, q) != nullptr) checked += buf;
   EXPECT_EQ(pclose(q), 0) << checked;
+
+  // The posture page at "/" after the same mix, in Debian's headless chromium
+  // (tests/browser/check.mjs): plots drawn, nothing requested but the page, no CSP violation, and
+  // the counts and shares shown equal to the /metrics counters just scraped. The screenshot is
+  // <instance>/posture/posture.png.
+  const auto page = testsupport::http_get("127.0.0.1", metrics_port_, "/");
+  ASSERT_EQ(page.status, 200) << page.head;
+  const fs::path out = instance_->dir / "posture";
+  fs::create_directories(out);
+  std::ofstream(out / "page.html", std::ios::binary) << page.body;
+  // The headers as the daemon sent them, for check.mjs's own server to send again.
+  std::string headers_json = "{";
+  for (const char* name : {"Content-Type", "Content-Security-Policy", "X-Content-Type-Options", "Cache-Control"}) {
+    const std::string key = std::string("\r\n") + name + ": ";
+    const auto at = page.head.find(key);
+    ASSERT_NE(at, std::string::npos) << name << " missing:\n" << page.head;
+    const auto start = at + key.size();
+    const std::string value = page.head.substr(start, page.head.find("\r\n", start) - start);
+    headers_json += std::string(headers_json.size() > 1 ? "," : "") + "\"" + name + "\": \"" + value + "\"";
+  }
+  std::ofstream(out / "headers.json") << headers_json << "}\n";
+  const auto n = [&](const char* series) { return static_cast<long>(std::max(0.0, sample(text, series))); };
+  const long verified = n(R"(danerelay_dane_result_total{result="ok"})");
+  const long plaintext = n("danerelay_plaintext_deliveries_total");
+  const long deferred = n(R"(danerelay_deliveries_total{status="deferred",tls="dane"})");
+  const long sent = n(R"(danerelay_deliveries_total{status="sent",tls="dane"})");
+  ASSERT_EQ(verified + plaintext, sent) << "the mix has one DANE-verified and one plaintext delivery";
+  const std::string window = "{\"verified\": " + std::to_string(verified) + ", \"trusted\": 0, \"unauthenticated\": 0, \"plaintext\": " +
+                             std::to_string(plaintext) + ", \"deferred\": " + std::to_string(deferred) + ", \"bounced\": 0}";
+  std::ofstream(out / "expected.json") << "{\"24h\": " << window << ", \"30d\": " << window << "}\n";
+  const std::string browser = "CHROMIUM=/usr/bin/chromium node " + std::string(DANERELAY_SOURCE_DIR) + "/tests/browser/check.mjs " +
+                              out.string() + " 2>&1";
+  FILE* b = popen(browser.c_str(), "r");
+  ASSERT_NE(b, nullptr);
+  std::string shown;
+  while (std::fgets(buf, sizeof buf, b) != nullptr) shown += buf;
+  EXPECT_EQ(pclose(b), 0) << shown;
+  EXPECT_TRUE(fs::exists(out / "posture.png")) << shown;
+  // Kept beside the test binary's working directory (the instance's directory is removed).
+  std::error_code ec;
+  fs::copy_file(out / "posture.png", fs::current_path() / "posture-live.png", fs::copy_options::overwrite_existing, ec);
+  std::cerr << "posture page screenshot: " << (fs::current_path() / "posture-live.png").string() << "\n";
 }
 
 TEST_F(MetricsEndToEnd, NotReadyWhileTheSelfTestFailsButLive) {
