@@ -32,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/metrics/http_client.hpp"
 #include "tests/support/daemon.hpp"
 #include "tests/support/pki.hpp"
 #include "tests/support/smtp_injector.hpp"
@@ -50,6 +51,7 @@ using namespace std::chrono_literals;
 
 constexpr std::uint16_t kRelayPort = 2525;       // allow_networks 127.0.0.0/8
 constexpr std::uint16_t kSubmissionPort = 2526;  // allow_networks []: relaying needs AUTH
+constexpr std::uint16_t kMetricsPort = 9425;     // [metrics]: /metrics, /healthz/*, the posture page
 const std::string kSender = "sender@danetta.test";
 
 std::string read_file(const fs::path& p) {
@@ -84,7 +86,9 @@ std::string make_config(const ts::World& world, const fs::path& dir, const fs::p
     << "\"\ntls = \"starttls\"\nauth = \"none\"\nallow_networks = []\n\n"
     << "[delivery]\nconnect_timeout = \"5s\"\ngreeting_timeout = \"10s\"\nconnection_cache_time = \"0s\"\n\n"
     << "# Demo timing: retry after 2 s, delay notice after 3 s.\n"
-    << "[queue]\nmin_backoff = \"2s\"\nmax_backoff = \"2s\"\ndelay_warning = \"3s\"\n";
+    << "[queue]\nmin_backoff = \"2s\"\nmax_backoff = \"2s\"\ndelay_warning = \"3s\"\n\n"
+    << "# Prometheus /metrics and the posture page at http://127.0.0.1:" << kMetricsPort << "/ (loopback only).\n"
+    << "[metrics]\nenabled = true\naddress = \"127.0.0.1:" << kMetricsPort << "\"\n";
   return c.str();
 }
 
@@ -329,6 +333,29 @@ int run(const fs::path& dir) {
     auto [rc, out] = cli(config, "check --connect --no-self-test twomx.test");
     std::cout << out << "   exit status " << rc << "\n";
     if (rc != 0) problems.push_back("`danerelay check --connect twomx.test` exited " + std::to_string(rc));
+  }
+
+  // The posture page and the counters behind it, as a monitoring system and an operator see them.
+  heading("posture page and metrics (http://127.0.0.1:" + std::to_string(kMetricsPort) + "/, /metrics)");
+  {
+    const auto page = ts::http_get("127.0.0.1", kMetricsPort, "/");
+    const auto metrics = ts::http_get("127.0.0.1", kMetricsPort, "/metrics");
+    if (page.status != 200 || metrics.status != 200) {
+      problems.push_back("the metrics listener answered / with " + std::to_string(page.status) + " and /metrics with " +
+                         std::to_string(metrics.status));
+    } else {
+      const fs::path saved = dir / "posture.html";
+      std::ofstream(saved, std::ios::binary) << page.body;
+      std::cout << "   posture page (" << page.body.size() << " bytes, inline SVG, no scripts) saved as " << saved.string()
+                << ": open it in a browser\n";
+      std::istringstream lines(metrics.body);
+      for (std::string line; std::getline(lines, line);) {
+        if (line.rfind("danerelay_dane_result_total", 0) == 0 || line.rfind("danerelay_deliveries_total", 0) == 0 ||
+            line.rfind("danerelay_plaintext_deliveries_total", 0) == 0) {
+          std::cout << "   " << line << "\n";
+        }
+      }
+    }
   }
 
   // 6. Stop.
