@@ -5,7 +5,6 @@
 // with --connect, relay::probe (the delivery's SMTP client and DANE TLS up to the handshake and
 // QUIT, never MAIL) for every address of every host the delivery would use. The facts and their
 // verdict are relay/cli/check_report.*; this file is the I/O around them.
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -16,6 +15,7 @@
 #include "dns/destination.hpp"
 #include "relay/cli/check_report.hpp"
 #include "relay/cli/commands.hpp"
+#include "relay/cli/run_task.hpp"
 #include "relay/core/logging.hpp"
 #include "relay/daemon/resolver_setup.hpp"
 #include "relay/delivery/probe.hpp"
@@ -54,8 +54,8 @@ int cmd_check(const GlobalOptions& options, const CheckOptions& check) {
   std::random_device rd;
   const std::uint64_t seed = (static_cast<std::uint64_t>(rd()) << 32) | rd();
   const ConnectorSettings settings = connector_settings(*cfg);
-  asio::co_spawn(
-      io,
+  run_task(
+      io, "check",
       [&]() -> asio::awaitable<void> {
         dns::SelfTest t;
         t.ok = true;
@@ -89,16 +89,7 @@ int cmd_check(const GlobalOptions& options, const CheckOptions& check) {
         rc = check_exit(report, check.strict);
         resolver.reset();
       },
-      [&](std::exception_ptr e) {
-        if (!e) return;
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& x) {
-          std::cerr << "danerelay: check failed: " << x.what() << '\n';
-          rc = kExitFailure;
-        }
-      });
-  io.run();
+      rc);
   return rc;
 }
 

@@ -10,7 +10,6 @@
 // Exit 0 when every address completed the TLS handshake, authenticated where usable TLSA records
 // exist (DANE-EE/DANE-TA); 1 otherwise (no STARTTLS, handshake or authentication failure, a
 // lookup failure, the DNSSEC self-test failed).
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -21,6 +20,7 @@
 #include "dns/destination.hpp"
 #include "relay/cli/check_report.hpp"
 #include "relay/cli/commands.hpp"
+#include "relay/cli/run_task.hpp"
 #include "relay/core/logging.hpp"
 #include "relay/daemon/resolver_setup.hpp"
 #include "relay/delivery/probe.hpp"
@@ -105,8 +105,8 @@ int cmd_probe(const GlobalOptions& options, const ProbeOptions& probe_options) {
 
   int rc = kExitFailure;
   const ConnectorSettings settings = connector_settings(*cfg);
-  asio::co_spawn(
-      io,
+  run_task(
+      io, "probe",
       [&]() -> asio::awaitable<void> {
         const dns::SelfTest t = co_await dns::self_test(*resolver, cfg->dns.self_test_name);
         Routing routing;
@@ -176,16 +176,7 @@ int cmd_probe(const GlobalOptions& options, const ProbeOptions& probe_options) {
         rc = ok ? kExitOk : kExitFailure;
         resolver.reset();
       },
-      [&](std::exception_ptr e) {
-        if (!e) return;
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& x) {
-          std::cerr << "danerelay: probe failed: " << x.what() << '\n';
-          rc = kExitFailure;
-        }
-      });
-  io.run();
+      rc);
   return rc;
 }
 

@@ -1,6 +1,5 @@
 // relay/cli/cmd_resolve.cpp — `danerelay resolve DOMAIN…`: the RFC 7672 delivery plan for each
 // domain, from the same resolver, trust anchor and planner that delivery uses.
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -9,6 +8,7 @@
 
 #include "dns/destination.hpp"
 #include "relay/cli/commands.hpp"
+#include "relay/cli/run_task.hpp"
 #include "relay/core/logging.hpp"
 #include "relay/cli/plan_format.hpp"
 #include "relay/daemon/resolver_setup.hpp"
@@ -35,8 +35,8 @@ int cmd_resolve(const GlobalOptions& options, const ResolveOptions& resolve) {
 
   int rc = kExitOk;
   std::random_device rd;
-  asio::co_spawn(
-      io,
+  run_task(
+      io, "resolve",
       [&]() -> asio::awaitable<void> {
         if (!resolve.skip_self_test) {
           auto t = co_await dns::self_test(*resolver, cfg->dns.self_test_name);
@@ -52,16 +52,7 @@ int cmd_resolve(const GlobalOptions& options, const ResolveOptions& resolve) {
         }
         resolver.reset();
       },
-      [&](std::exception_ptr e) {
-        if (!e) return;
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& x) {
-          std::cerr << "danerelay: resolve failed: " << x.what() << '\n';
-          rc = kExitFailure;
-        }
-      });
-  io.run();
+      rc);
   return rc;
 }
 
