@@ -22,41 +22,16 @@ using namespace std::chrono_literals;
 
 Shared* shared = nullptr;
 
-class LoopEndToEnd : public ::testing::Test {
+class LoopEndToEnd : public DaemonTest {
  protected:
+  LoopEndToEnd() : DaemonTest(shared, "l") {}
   static void SetUpTestSuite() { shared = new Shared(); }
   static void TearDownTestSuite() {
     delete shared;
     shared = nullptr;
   }
 
-  void start(const std::string& extra) {
-    static int counter = 0;
-    instance_ = std::make_unique<Instance>(*shared, shared->dir.path() / ("l" + std::to_string(++counter)), extra);
-    daemon_ = std::make_unique<testsupport::Daemon>(DANERELAY_BINARY, instance_->config, instance_->log);
-    ASSERT_TRUE(daemon_->wait_listening("127.0.0.1", instance_->submission_port, 20s)) << daemon_->log();
-  }
-
-  void TearDown() override {
-    if (daemon_) {
-      daemon_->signal(SIGTERM);
-      EXPECT_EQ(daemon_->wait(20s), 0) << tail(daemon_->log());
-      if (HasFailure()) std::cerr << "---- daemon log (last 8 KB) ----\n" << tail(daemon_->log());
-    }
-  }
-
-  static std::string tail(const std::string& log) { return log.size() > 8192 ? log.substr(log.size() - 8192) : log; }
-
-  // Through the relay listener (an allowed network, no AUTH); the reply to the final ".".
-  std::string submit(const std::string& to, const std::string& subject) {
-    testsupport::SmtpInjector c("127.0.0.1", instance_->relay_port);
-    c.command("EHLO exchange.org.test");
-    auto r = c.send("sender@danetta.test", {to},
-                    "From: <sender@danetta.test>\r\nTo: <" + to + ">\r\nSubject: " + subject + "\r\nMessage-ID: <" + subject +
-                        "@org.test>\r\n\r\nround and round\r\n");
-    c.quit();
-    return r;
-  }
+  std::string submit(const std::string& to, const std::string& subject) { return DaemonTest::submit(to, subject, "round and round"); }
 
   // Messages the relay's listeners accepted: smtpd logs "QID: client=…" once per message.
   static int accepted(const std::string& log) {
@@ -65,8 +40,6 @@ class LoopEndToEnd : public ::testing::Test {
     return n;
   }
 
-  std::unique_ptr<Instance> instance_;
-  std::unique_ptr<testsupport::Daemon> daemon_;
 };
 
 // A configured route to the relay's own listener ([127.0.0.1]:<its port>): Postfix treats a

@@ -17,6 +17,10 @@
 #include <stdexcept>
 #include <string>
 
+#include <gtest/gtest.h>
+
+#include <csignal>
+
 #include "tests/support/daemon.hpp"
 #include "tests/support/pki.hpp"
 #include "tests/support/smtp_injector.hpp"
@@ -137,6 +141,49 @@ struct Instance {
       << extra << "\n";
     std::ofstream(config) << c.str();
   }
+};
+
+// A test with one `danerelay run` of its own over the binary's Shared world (the suite sets the
+// global it points at): start it with extra configuration, stop it with SIGTERM at the end (exit 0
+// expected; the log's tail printed when the test failed), submit through the relay listener.
+class DaemonTest : public ::testing::Test {
+ protected:
+  explicit DaemonTest(Shared*& shared, std::string prefix) : shared_(shared), prefix_(std::move(prefix)) {}
+
+  void start(const std::string& extra) {
+    using namespace std::chrono_literals;
+    static int counter = 0;
+    instance_ = std::make_unique<Instance>(*shared_, shared_->dir.path() / (prefix_ + std::to_string(++counter)), extra);
+    daemon_ = std::make_unique<testsupport::Daemon>(DANERELAY_BINARY, instance_->config, instance_->log);
+    ASSERT_TRUE(daemon_->wait_listening("127.0.0.1", instance_->submission_port, 20s)) << daemon_->log();
+  }
+
+  void TearDown() override {
+    using namespace std::chrono_literals;
+    if (daemon_) {
+      daemon_->signal(SIGTERM);
+      EXPECT_EQ(daemon_->wait(20s), 0) << tail(daemon_->log());
+      if (HasFailure()) std::cerr << "---- daemon log (last 8 KB) ----\n" << tail(daemon_->log());
+    }
+  }
+
+  static std::string tail(const std::string& log) { return log.size() > 8192 ? log.substr(log.size() - 8192) : log; }
+
+  // Through the relay listener (an allowed network, no AUTH); the reply to the final ".".
+  std::string submit(const std::string& to, const std::string& subject, const std::string& text) {
+    testsupport::SmtpInjector c("127.0.0.1", instance_->relay_port);
+    c.command("EHLO exchange.org.test");
+    auto r = c.send("sender@danetta.test", {to},
+                    "From: <sender@danetta.test>\r\nTo: <" + to + ">\r\nSubject: " + subject + "\r\nMessage-ID: <" + subject +
+                        "@org.test>\r\n\r\n" + text + "\r\n");
+    c.quit();
+    return r;
+  }
+
+  Shared*& shared_;
+  std::string prefix_;
+  std::unique_ptr<Instance> instance_;
+  std::unique_ptr<testsupport::Daemon> daemon_;
 };
 
 }  // namespace danerelay::relay::e2e

@@ -29,8 +29,9 @@ std::string replaced(std::string text, const std::string& from, const std::strin
   return text;
 }
 
-class ReloadEndToEnd : public ::testing::Test {
+class ReloadEndToEnd : public DaemonTest {
  protected:
+  ReloadEndToEnd() : DaemonTest(shared, "r") {}
   static void SetUpTestSuite() { shared = new Shared(); }
   static void TearDownTestSuite() {
     delete shared;
@@ -50,11 +51,8 @@ class ReloadEndToEnd : public ::testing::Test {
   }
 
   void start(const std::string& extra) {
-    static int counter = 0;
-    instance_ = std::make_unique<Instance>(*shared, shared->dir.path() / ("r" + std::to_string(++counter)), extra);
+    DaemonTest::start(extra);
     original_ = read_file(instance_->config);
-    daemon_ = std::make_unique<testsupport::Daemon>(DANERELAY_BINARY, instance_->config, instance_->log);
-    ASSERT_TRUE(daemon_->wait_listening("127.0.0.1", instance_->submission_port, 20s)) << daemon_->log();
   }
 
   // Rewrites the file as `text`, signals SIGHUP, waits for the reload's last line (`until`).
@@ -64,26 +62,7 @@ class ReloadEndToEnd : public ::testing::Test {
     ASSERT_TRUE(daemon_->wait_log(until, 10s)) << tail(daemon_->log());
   }
 
-  void TearDown() override {
-    if (daemon_) {
-      daemon_->signal(SIGTERM);
-      EXPECT_EQ(daemon_->wait(20s), 0) << tail(daemon_->log());
-      if (HasFailure()) std::cerr << "---- daemon log (last 8 KB) ----\n" << tail(daemon_->log());
-    }
-  }
-
-  static std::string tail(const std::string& log) { return log.size() > 8192 ? log.substr(log.size() - 8192) : log; }
-
-  // Through the relay listener (an allowed network, no AUTH); the reply to the final ".".
-  std::string submit(const std::string& to, const std::string& subject) {
-    testsupport::SmtpInjector c("127.0.0.1", instance_->relay_port);
-    c.command("EHLO exchange.org.test");
-    auto r = c.send("sender@danetta.test", {to},
-                    "From: <sender@danetta.test>\r\nTo: <" + to + ">\r\nSubject: " + subject + "\r\nMessage-ID: <" + subject +
-                        "@org.test>\r\n\r\nreloaded\r\n");
-    c.quit();
-    return r;
-  }
+  std::string submit(const std::string& to, const std::string& subject) { return DaemonTest::submit(to, subject, "reloaded"); }
 
   // Waits for the delivery line of `qid` and returns its status= word.
   std::string status_of(const std::string& qid) {
@@ -98,14 +77,12 @@ class ReloadEndToEnd : public ::testing::Test {
   }
 
   std::unique_ptr<testsupport::SmtpSink> sink_;
-  std::unique_ptr<Instance> instance_;
-  std::unique_ptr<testsupport::Daemon> daemon_;
   std::string original_;
 };
 
 // The case: a reload that applies a new policy table. "may" delivered in plaintext; after
 // the reload the same destination at "encrypt" defers (D-11: never plaintext once TLS is required).
-TEST_F(ReloadEndToEnd, ANewPolicyTableAppliesToTheNextMessage) {
+TEST_F(ReloadEndToEnd, D11_ANewPolicyTableAppliesToTheNextMessage) {
   start(policy("may"));
   const std::string first = testsupport::SmtpInjector::queued_as(submit("user@reload.test", "before"));
   ASSERT_EQ(first.size(), 12u);
