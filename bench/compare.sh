@@ -322,6 +322,7 @@ done
 
 # ── the MTAs ─────────────────────────────────────────────────────────────────────────────────────
 RUN=0
+cg_make load
 start_danerelay() {  # DIR
   local d=$1
   mkdir -p "$d/state"
@@ -490,8 +491,9 @@ one_run() {  # LOAD_SPEC MTA PAIR
   base=$(sink_count "$cfile")
   cpu0=$(cg_cpu_usec mta)
   st0=$(steal_snapshot)
-  "$TOOL" load 127.0.0.1 2525 --sessions $SESSIONS --per-session "$per" --messages "$n" --size "$size" \
-    --timeout $RUN_TIMEOUT --rcpt "u@$dest.test" >"$d/load.out" 2>&1 &
+  # In a cgroup of its own: a background job of a script ignores SIGINT, so cleanup kills it there.
+  (cg_exec load "$TOOL" load 127.0.0.1 2525 --sessions $SESSIONS --per-session "$per" --messages "$n" --size "$size" \
+    --timeout $RUN_TIMEOUT --rcpt "u@$dest.test") >"$d/load.out" 2>&1 &
   local lpid=$! peak=0 procs=0 a p t_end
   t_end=$((SECONDS + RUN_TIMEOUT + 30))
   while :; do
