@@ -499,7 +499,10 @@ one_run() {  # LOAD_SPEC MTA PAIR
   while :; do
     a=$(cg_anon_bytes mta); [ "${a:-0}" -gt "$peak" ] && peak=$a
     p=$(cg_procs mta); [ "$p" -gt "$procs" ] && procs=$p
-    if ! kill -0 $lpid 2>/dev/null && [ $(($(sink_count "$cfile") - base)) -ge "$n" ]; then break; fi
+    if ! kill -0 $lpid 2>/dev/null; then
+      [ $(($(sink_count "$cfile") - base)) -ge "$n" ] && break
+      [ "$(kv accepted "$(cat "$d/load.out")")" = "$n" ] || break  # the load failed: no point waiting
+    fi
     [ $SECONDS -gt $t_end ] && break
     sleep 0.1
   done
