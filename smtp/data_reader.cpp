@@ -3,6 +3,7 @@
 #include "smtp/data_reader.hpp"
 
 #include <cctype>
+#include <cstring>
 
 namespace danerelay::smtp {
 
@@ -47,15 +48,16 @@ std::string trim(std::string_view s) {
 
 }  // namespace
 
-void DataReader::emit(std::string_view bytes, std::string& out) {
+void DataReader::emit(std::string_view bytes, Output& out) {
   size_ += bytes.size();
   if (size_ > max_size_) too_big_ = true;
   if (too_big_ || line_too_long_) return;  // rejected anyway: stop producing
   out.append(bytes);
 }
 
-void DataReader::header_byte(char c) {
-  if (in_headers_ && header_line_.size() < max_header_line) header_line_.push_back(c);
+void DataReader::header_bytes(std::string_view bytes) {
+  if (!in_headers_ || header_line_.size() >= max_header_line) return;
+  header_line_.append(bytes.substr(0, max_header_line - header_line_.size()));
 }
 
 // A complete header line (without CRLF): start, continue or end a Message-ID field, count a
@@ -86,64 +88,92 @@ void DataReader::header_line_end() {
 }
 
 DataReader::Status DataReader::feed(std::string_view in, std::string& out, std::size_t& consumed) {
+  struct StringOutput final : Output {
+    std::string& s;
+    explicit StringOutput(std::string& o) : s(o) {}
+    void append(std::string_view bytes) override { s.append(bytes); }
+  } o(out);
+  return feed(in, o, consumed);
+}
+
+// The same decisions as a byte-at-a-time machine (the unit tests feed every case both whole and
+// byte by byte), but the bytes inside a line are found with memchr: per line, one search for its
+// LF and one for a CR before it. Message bytes are emitted in runs [run_start, i) that include the
+// CRLFs; a run is cut only before a line-initial '.' (dropped or, with CR LF, the end of data).
+DataReader::Status DataReader::feed(std::string_view in, Output& out, std::size_t& consumed) {
   consumed = 0;
   if (status_ != Status::need_more) return status_;
+  const char* const p = in.data();
+  const std::size_t n = in.size();
   std::size_t i = 0;
-  // Ordinary bytes are copied in runs; the state machine only looks at CR, LF and line starts.
   std::size_t run_start = 0;
   auto flush_run = [&](std::size_t end) {
     if (end > run_start) emit(in.substr(run_start, end - run_start), out);
+    run_start = end;
   };
-  for (; i < in.size(); ++i) {
-    const char c = in[i];
-    ++line_len_;
+  auto count = [&](std::size_t bytes) {
+    line_len_ += bytes;
     if (line_len_ > max_line_) line_too_long_ = true;
-    if (cr_held_) {
+  };
+  while (i < n) {
+    if (cr_held_) {  // the byte after a CR must be its LF
       cr_held_ = false;
-      if (c != '\n') {  // CR not followed by LF
+      count(1);
+      if (p[i] != '\n') {
         status_ = Status::bare_cr;
         consumed = i + 1;
         return status_;
       }
-      // End of a line. ".CRLF" alone is the end of data (§4.1.1.4).
+      // End of a line. ".CRLF" alone is the end of data (§4.1.1.4); the run before the dot was
+      // emitted when the dot was held, and ".CRLF" itself is not message data.
       if (dot_held_) {
         status_ = Status::done;
         consumed = i + 1;
         return status_;
       }
-      emit("\r\n", out);
+      ++i;  // the CR LF stay in the run
       header_line_end();
       at_line_start_ = true;
       line_len_ = 0;
-      run_start = i + 1;
-      continue;
-    }
-    if (c == '\n') {  // LF without CR
-      status_ = Status::bare_lf;
-      consumed = i + 1;
-      return status_;
-    }
-    if (c == '\r') {
-      flush_run(i);
-      cr_held_ = true;
-      run_start = i + 1;
       continue;
     }
     if (at_line_start_) {
       at_line_start_ = false;
-      if (c == '.') {  // §4.5.2: decide when the next byte arrives
+      if (p[i] == '.') {  // §4.5.2: decide when the next byte arrives
+        count(1);
         flush_run(i);
         dot_held_ = true;
-        run_start = i + 1;
+        ++i;
+        run_start = i;
         continue;
       }
-    } else if (dot_held_) {
+    } else if (dot_held_ && p[i] != '\r') {
       dot_held_ = false;  // ".x": the stuffed dot is dropped; "x" starts the run
     }
-    header_byte(c);
+    // The rest of the line: up to its LF, or the end of the input.
+    const void* lf_at = std::memchr(p + i, '\n', n - i);
+    const std::size_t stop = lf_at != nullptr ? static_cast<std::size_t>(static_cast<const char*>(lf_at) - p) : n;
+    const void* cr_at = std::memchr(p + i, '\r', stop - i);
+    if (cr_at == nullptr) {
+      count(stop - i);
+      header_bytes(in.substr(i, stop - i));
+      if (stop == n) {
+        i = n;
+        break;
+      }
+      status_ = Status::bare_lf;  // an LF without its CR
+      consumed = stop + 1;
+      return status_;
+    }
+    const auto cr = static_cast<std::size_t>(static_cast<const char*>(cr_at) - p);
+    count(cr - i + 1);
+    header_bytes(in.substr(i, cr - i));
+    cr_held_ = true;
+    i = cr + 1;
   }
-  flush_run(i);
-  consumed = in.size();
+  // Hold back nothing but a CR after a held dot (".\r" may be the end of data): it is never data.
+  flush_run(cr_held_ && dot_held_ ? n - 1 : n);
+  consumed = n;
   return status_;
 }
 

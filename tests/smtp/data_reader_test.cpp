@@ -148,6 +148,88 @@ TEST_P(DataReaderTest, L01_ReceivedFieldsAreCountedInTheHeaderSectionOnly) {
   }
 }
 
+// The memchr fast path (issue 12): whatever the chunking, the reader decides as it does on the
+// whole input. Every input below is cut into two feeds at every offset, and into three at every
+// pair of offsets, and must give the same status, message, consumed count, flags, Message-ID and
+// hop count. The inputs hold each special case of the scan: CRLF.CRLF (the end), stuffed dots,
+// a lone "." line inside the message, a CR at a line start, bare CR and bare LF, an over-long line.
+Result run_split(std::string_view in, std::vector<std::size_t> cuts, std::uint64_t max_size = 1000000,
+                 std::size_t max_line = 40) {
+  DataReader r(max_size, max_line);
+  Result res;
+  cuts.push_back(in.size());
+  std::size_t from = 0;
+  for (const std::size_t to : cuts) {
+    std::size_t c = 0;
+    res.status = r.feed(in.substr(from, to - from), res.message, c);
+    res.consumed += c;
+    if (res.status != DataReader::Status::need_more) break;
+    EXPECT_EQ(c, to - from);  // need_more: the whole chunk was used
+    from = to;
+  }
+  res.too_big = r.too_big();
+  res.too_long = r.line_too_long();
+  res.message_id = r.message_id();
+  res.received = r.received_count();
+  return res;
+}
+
+void expect_same(const Result& a, const Result& b, const std::string& what) {
+  EXPECT_EQ(a.status, b.status) << what;
+  // After bare CR/LF or a limit the message is rejected, and what was produced before is not
+  // defined (the reader stops producing); a message that is accepted must be exactly the same.
+  if (a.status == DataReader::Status::done && !a.too_big && !a.too_long) {
+    EXPECT_EQ(a.message, b.message) << what;
+  }
+  EXPECT_EQ(a.consumed, b.consumed) << what;
+  EXPECT_EQ(a.too_big, b.too_big) << what;
+  EXPECT_EQ(a.too_long, b.too_long) << what;
+  EXPECT_EQ(a.message_id, b.message_id) << what;
+  EXPECT_EQ(a.received, b.received) << what;
+}
+
+TEST(DataReaderSplit, EndOfDataSplitAtEveryOffset) {
+  const std::string in = "Received: a\r\nMessage-ID: <m@x>\r\n\r\nbody\r\n..dot\r\n.\r\nQUIT\r\n";
+  const Result whole = run_split(in, {});
+  ASSERT_EQ(whole.status, DataReader::Status::done);
+  EXPECT_EQ(whole.message, "Received: a\r\nMessage-ID: <m@x>\r\n\r\nbody\r\n.dot\r\n");
+  EXPECT_EQ(whole.consumed, in.size() - 6);
+  EXPECT_EQ(whole.message_id, "<m@x>");
+  EXPECT_EQ(whole.received, 1U);
+  for (std::size_t a = 0; a <= in.size(); ++a) {
+    expect_same(run_split(in, {a}), whole, "cut at " + std::to_string(a));
+    for (std::size_t b = a; b <= in.size(); ++b) {
+      expect_same(run_split(in, {a, b}), whole, "cuts at " + std::to_string(a) + "," + std::to_string(b));
+    }
+  }
+}
+
+TEST(DataReaderSplit, HostileInputsSplitAtEveryOffset) {
+  const std::vector<std::string> inputs{
+      ".\r\n",
+      "\r\n.\r\n",
+      "a\r\n.\r\n",
+      "..\r\n.\r\n",
+      ".x\r\n..\r\n...\r\n.\r\n",
+      "a\r\n\r.\n",               // bare CR
+      "a\r.\r\n",                 // bare CR before a dot
+      "abc\rdef\r\n.\r\n",        // bare CR inside a line
+      "a\n.\nMAIL FROM:<x@y>\r\n",  // bare LF (smuggling)
+      "a\r\n.\n",                 // ".LF" is no end
+      "a\r\n.\r\r\n",             // ".CRCRLF" is no end
+      "Subject: s\r\n" + std::string(60, 'x') + "\r\nafter\r\n.\r\n",  // a line over max_line
+      std::string(100, 'y') + "\r\n.\r\n",                              // over max_size too
+  };
+  for (const auto& in : inputs) {
+    const Result whole = run_split(in, {}, 80);
+    const Result bytewise = run(in, true, 80, 40);
+    expect_same(bytewise, whole, "bytewise " + testing::PrintToString(in));
+    for (std::size_t a = 0; a <= in.size(); ++a) {
+      expect_same(run_split(in, {a}, 80), whole, testing::PrintToString(in) + " cut at " + std::to_string(a));
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Chunking, DataReaderTest, ::testing::Values(false, true),
                          [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "ByteByByte" : "OneChunk"; });
 

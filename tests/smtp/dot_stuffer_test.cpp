@@ -28,6 +28,20 @@ TEST_P(Stuff, WholeAndByteByByteAgree) {
   EXPECT_EQ(bytes, GetParam().out);
 }
 
+// The memchr fast path (issue 12): every case cut into two chunks at every offset encodes as
+// the whole does.
+TEST_P(Stuff, SplitAtEveryOffsetAgrees) {
+  const std::string& in = GetParam().in;
+  for (std::size_t cut = 0; cut <= in.size(); ++cut) {
+    std::string out;
+    DotStuffer d;
+    d.feed(std::string_view(in).substr(0, cut), out);
+    d.feed(std::string_view(in).substr(cut), out);
+    d.finish(out);
+    EXPECT_EQ(out, GetParam().out) << "cut at " << cut;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Rfc5321, Stuff,
     ::testing::Values(Case{"Empty", "", ".\r\n"}, Case{"PlainLine", "hello\r\n", "hello\r\n.\r\n"},
@@ -37,7 +51,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"BareLfBecomesCrlf", "a\nb\n", "a\r\nb\r\n.\r\n"},
                       Case{"BareLfDotLfCannotSmuggleAnEnd", "a\n.\nMAIL FROM:<x>\n", "a\r\n..\r\nMAIL FROM:<x>\r\n.\r\n"},
                       Case{"TrailingCrGetsItsLf", "a\r", "a\r\n.\r\n"},
-                      Case{"DotInsideALineStays", "a.b\r\n", "a.b\r\n.\r\n"}),
+                      Case{"DotInsideALineStays", "a.b\r\n", "a.b\r\n.\r\n"},
+                      Case{"MixedLinesAndDots", ".a\r\nb\n\n.\r\r\n..\nc", "..a\r\nb\r\n\r\n..\r\r\n...\r\nc\r\n.\r\n"},
+                      Case{"LfAtStartAndCrLfAcrossLines", "\n\r\n.\r\n", "\r\n\r\n..\r\n.\r\n"}),
     [](const auto& p) { return std::string(p.param.name); });
 
 }  // namespace
