@@ -23,55 +23,74 @@ void Permit::release() noexcept {
 }
 
 ConcurrencyLimiter::ConcurrencyLimiter(asio::any_io_executor executor, std::size_t total, std::size_t per_destination)
-    : executor_(std::move(executor)), total_(std::max<std::size_t>(total, 1)), per_destination_(std::max<std::size_t>(per_destination, 1)) {}
+    : executor_(std::move(executor)),
+      total_(std::max<std::size_t>(total, 1)),
+      per_destination_(std::max<std::size_t>(per_destination, 1)),
+      ready_([](const auto& a, const auto& b) { return a.first < b.first; }) {}
 
 ConcurrencyLimiter::~ConcurrencyLimiter() = default;
 
 std::size_t ConcurrencyLimiter::active(const std::string& domain) const {
-  auto it = per_domain_.find(domain);
-  return it == per_domain_.end() ? 0 : it->second;
+  auto it = destinations_.find(domain);
+  return it == destinations_.end() ? 0 : it->second.active;
 }
 
-bool ConcurrencyLimiter::fits(const std::string& domain) const { return active_ < total_ && active(domain) < per_destination_; }
-
-void ConcurrencyLimiter::take(const std::string& domain) {
-  ++active_;
-  ++per_domain_[domain];
+void ConcurrencyLimiter::mark_ready(Destinations::iterator d) {
+  if (!d->second.waiters.empty() && d->second.active < per_destination_) ready_.emplace(d->second.waiters.front().seq, d);
 }
 
 void ConcurrencyLimiter::release(const std::string& domain) noexcept {
   --active_;
-  if (auto it = per_domain_.find(domain); it != per_domain_.end() && --it->second == 0) per_domain_.erase(it);
+  if (auto it = destinations_.find(domain); it != destinations_.end()) {
+    Destination& d = it->second;
+    const bool was_full = d.active == per_destination_;
+    --d.active;
+    if (d.active == 0 && d.waiters.empty()) {
+      destinations_.erase(it);
+    } else if (was_full) {
+      mark_ready(it);  // its oldest waiter competes again
+    }
+  }
   wake();
 }
 
 void ConcurrencyLimiter::wake() {
-  // First come, first served among the waiters whose destination has room.
-  for (auto it = waiters_.begin(); it != waiters_.end() && active_ < total_;) {
-    if (!fits(it->domain)) {
-      ++it;
-      continue;
-    }
-    take(it->domain);
-    auto handler = std::move(it->handler);
-    Permit permit(this, it->domain);
-    it = waiters_.erase(it);
+  // First come, first served among the waiters whose destination has room: the destination
+  // whose oldest waiter came first.
+  while (active_ < total_ && !ready_.empty()) {
+    const auto it = ready_.begin()->second;
+    ready_.erase(ready_.begin());
+    Destination& d = it->second;
+    auto handler = std::move(d.waiters.front().handler);
+    d.waiters.pop_front();
+    --waiting_;
+    ++active_;
+    ++d.active;
+    mark_ready(it);
+    Permit permit(this, it->first);
     // Never resume the waiter from inside release(): post it.
     asio::post(executor_, [h = std::move(handler), p = std::move(permit)]() mutable { std::move(h)(std::move(p)); });
   }
 }
 
 asio::awaitable<Permit> ConcurrencyLimiter::acquire(std::string domain) {
-  if (waiters_.empty() && fits(domain)) {
-    take(domain);
+  auto it = destinations_.try_emplace(domain).first;
+  // Nobody for this destination is waiting, and wake() leaves no waiter that fits: when both
+  // limits have room, this request is the first that fits.
+  if (it->second.waiters.empty() && active_ < total_ && it->second.active < per_destination_) {
+    ++active_;
+    ++it->second.active;
     co_return Permit(this, std::move(domain));
   }
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Permit)>(
-      [this](auto handler, std::string d) {
-        waiters_.push_back(Waiter{std::move(d), asio::any_completion_handler<void(Permit)>(std::move(handler))});
+      [this](auto handler, Destinations::iterator dest) {
+        const bool first = dest->second.waiters.empty();
+        dest->second.waiters.push_back(Waiter{next_seq_++, asio::any_completion_handler<void(Permit)>(std::move(handler))});
+        ++waiting_;
+        if (first) mark_ready(dest);
         wake();
       },
-      asio::use_awaitable, std::move(domain));
+      asio::use_awaitable, it);
 }
 
 }  // namespace danerelay::relay

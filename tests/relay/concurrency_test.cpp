@@ -69,6 +69,24 @@ TEST(Concurrency, ABusyDestinationDoesNotBlockOthers) {
   EXPECT_EQ(seen.max_per_domain["a.test"], 1u);
 }
 
+TEST(Concurrency, TheOldestWaiterWhoseDestinationHasRoomGoesFirst) {
+  // Two a.test deliveries take both slots; b.test, a.test and c.test wait in that order. Each
+  // freed slot goes to the oldest waiter that fits: b, then a, then c.
+  auto seen = run(2, 2, {"a.test", "a.test", "b.test", "a.test", "c.test"}, std::chrono::milliseconds(5));
+  EXPECT_EQ(seen.order, (std::vector<std::string>{"a.test", "a.test", "b.test", "a.test", "c.test"}));
+}
+
+TEST(Concurrency, ManyWaitersForOneFullDestinationDoNotHoldBackAnother) {
+  // 2,000 waiters queue for a.test (limit 1 of 4 slots); c.test, which came last, gets a free
+  // slot at once, and every a.test delivery still runs one at a time.
+  std::vector<std::string> jobs(2000, "a.test");
+  jobs.push_back("c.test");
+  auto seen = run(4, 1, jobs, std::chrono::milliseconds(0));
+  ASSERT_EQ(seen.order.size(), 2001u);
+  EXPECT_EQ(seen.order[1], "c.test");
+  EXPECT_EQ(seen.max_per_domain["a.test"], 1u);
+}
+
 TEST(Concurrency, ReleasingAPermitEarlyFreesTheSlot) {
   asio::io_context io;
   ConcurrencyLimiter limiter(io.get_executor(), 1, 1);
