@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <utility>
 
 #include "dns/destination.hpp"
 #include "relay/core/backoff.hpp"
@@ -136,7 +137,9 @@ QueueManager::QueueManager(asio::any_io_executor executor, std::shared_ptr<const
       log_(logger("qmgr")),
       bounce_log_(logger("bounce")),
       clock_(clock ? std::move(clock) : system_queue_clock(executor_)),
-      alarm_(clock_->make_alarm()) {}
+      alarm_(clock_->make_alarm()) {
+  refresh_caps();
+}
 
 QueueManager::~QueueManager() = default;
 
@@ -168,26 +171,114 @@ void QueueManager::enqueue(QueuedMessage message) {
   arm_timer();
 }
 
+namespace {
+
+// A message's lane: the domain of its first pending recipient (of its first recipient when none
+// is pending: a message that only owes a notice). Mail for several domains takes one lane's slot
+// for the whole attempt; the concurrency limiter still counts each domain's sessions.
+std::string lane_key(const QueuedMessage& m) {
+  for (std::size_t i = 0; i < m.envelope.recipients.size() && i < m.state.recipients.size(); ++i) {
+    if (m.state.recipients[i].status == RecipientStatus::pending) return domain_of(m.envelope.recipients[i].address);
+  }
+  return m.envelope.recipients.empty() ? std::string() : domain_of(m.envelope.recipients.front().address);
+}
+
+}  // namespace
+
+void QueueManager::refresh_caps() {
+  const auto cfg = config_->get();
+  lane_cap_ = std::max<std::size_t>(1, 2 * static_cast<std::size_t>(cfg->delivery.max_concurrency_per_destination));
+  total_cap_ = std::max<std::size_t>(1, 2 * static_cast<std::size_t>(cfg->delivery.max_concurrency));
+}
+
 void QueueManager::schedule(const QueueId& id, std::int64_t due_ms) {
-  unschedule(id);
-  due_index_[id] = due_.emplace(due_ms, id);
+  auto it = messages_.find(id);
+  if (it == messages_.end()) return;
+  Entry& e = it->second;
+  if (e.active) return;  // it is scheduled again when the attempt ends
+  unschedule(e);
+  std::string key = lane_key(e.message);
+  auto [lane_it, inserted] = lanes_.try_emplace(key);
+  Lane& lane = lane_it->second;
+  if (inserted) lane.key = std::move(key);
+  e.lane = &lane;
+  e.slot = lane.due.emplace(due_ms, id);
+  place(lane, mono_ms());
 }
 
 void QueueManager::unschedule(const QueueId& id) {
-  if (auto it = due_index_.find(id); it != due_index_.end()) {
-    due_.erase(it->second);
-    due_index_.erase(it);
+  if (auto it = messages_.find(id); it != messages_.end()) unschedule(it->second);
+}
+
+void QueueManager::unschedule(Entry& e) {
+  if (e.active || e.lane == nullptr) return;  // an active message's lane is the attempt's slot
+  Lane& lane = *e.lane;
+  lane.due.erase(e.slot);
+  e.lane = nullptr;
+  place(lane, mono_ms());
+}
+
+void QueueManager::place(Lane& lane, std::int64_t now_ms) {
+  using Where = Lane::Where;
+  Where want = Where::none;
+  if (!lane.due.empty() && lane.active < lane_cap_) want = lane.due.begin()->first <= now_ms ? Where::ready : Where::pending;
+  if (lane.where == Where::pending && (want != Where::pending || lane.pending_at != lane.due.begin()->first)) {
+    pending_.erase({lane.pending_at, &lane});
+    lane.where = Where::none;
   }
+  if (lane.where == Where::ready && want != Where::ready) {
+    ready_.erase(lane.ready_at);
+    lane.where = Where::none;
+  }
+  if (want == Where::ready && lane.where != Where::ready) {
+    lane.ready_at = ready_.insert(ready_.end(), &lane);  // its turn comes after the others'
+    lane.where = Where::ready;
+  } else if (want == Where::pending && lane.where != Where::pending) {
+    lane.pending_at = lane.due.begin()->first;
+    pending_.emplace(lane.pending_at, &lane);
+    lane.where = Where::pending;
+  } else if (want == Where::none && lane.due.empty() && lane.active == 0) {
+    const std::string key = lane.key;  // erase() destroys lane.key
+    lanes_.erase(key);
+  }
+}
+
+void QueueManager::begin_active(Entry& e) {
+  Lane& lane = *e.lane;  // scheduled: run_due took it from the head of this lane
+  lane.due.erase(e.slot);
+  e.active = true;
+  ++active_;
+  ++lane.active;
+  place(lane, mono_ms());
+}
+
+void QueueManager::end_active(Entry& e) {
+  if (!e.active) return;
+  e.active = false;
+  --active_;
+  Lane* lane = std::exchange(e.lane, nullptr);
+  if (lane != nullptr) {
+    --lane->active;
+    place(*lane, mono_ms());
+  }
+  arm_timer();  // the freed slot starts the next due attempt without waiting for this one's state save
 }
 
 void QueueManager::arm_timer() {
   if (stopping_) return;
-  if (due_.empty()) {
+  std::int64_t first = INT64_MAX;
+  if (active_ < total_cap_) {
+    if (!ready_.empty()) {
+      first = mono_ms();
+    } else if (!pending_.empty()) {
+      first = pending_.begin()->first;
+    }
+  }
+  if (first == INT64_MAX) {
     if (timer_due_ != INT64_MAX) alarm_->cancel();
     timer_due_ = INT64_MAX;
     return;
   }
-  const std::int64_t first = due_.begin()->first;
   if (first == timer_due_) return;
   timer_due_ = first;
   alarm_->set(QueueClock::Monotonic::time_point(std::chrono::milliseconds(first)), [this, first] {  // replaces the previous wait
@@ -198,27 +289,46 @@ void QueueManager::arm_timer() {
 }
 
 void QueueManager::run_due() {
+  refresh_caps();  // a reload applies from here on
   const std::int64_t now = mono_ms();
-  while (!stopping_ && !due_.empty() && due_.begin()->first <= now) {
-    const QueueId id = due_.begin()->second;
-    unschedule(id);
+  while (!pending_.empty() && pending_.begin()->first <= now) {
+    Lane& lane = *pending_.begin()->second;
+    pending_.erase(pending_.begin());
+    lane.where = Lane::Where::none;
+    place(lane, now);  // ready now: after the lanes already waiting for their turn
+  }
+  // Each turn starts one attempt or takes a lane out of ready_, so the loop ends.
+  while (!stopping_ && active_ < total_cap_ && !ready_.empty()) {
+    Lane& lane = *ready_.front();
+    ready_.pop_front();
+    lane.where = Lane::Where::none;
+    if (lane.active >= lane_cap_ || lane.due.empty() || lane.due.begin()->first > now) {
+      place(lane, now);  // not ready (a lowered cap): pending or none
+      continue;
+    }
+    const QueueId id = lane.due.begin()->second;
     auto it = messages_.find(id);
-    if (it == messages_.end() || it->second.active || it->second.message.state.hold) continue;
-    it->second.active = true;
-    ++active_;
-    asio::co_spawn(executor_, attempt(id), [this, id](std::exception_ptr e) {
-      if (!e) return;
+    if (it == messages_.end()) {  // not expected: every way out of messages_ unschedules first
+      lane.due.erase(lane.due.begin());
+      place(lane, now);
+      continue;
+    }
+    Entry& e = it->second;
+    if (e.message.state.hold || e.removed) {
+      unschedule(e);
+      continue;
+    }
+    begin_active(e);
+    asio::co_spawn(executor_, attempt(id), [this, id](std::exception_ptr ex) {
+      if (!ex) return;
       try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        log_->error("{}: internal error during delivery: {}", id.str(), ex.what());
+        std::rethrow_exception(ex);
+      } catch (const std::exception& what) {
+        log_->error("{}: internal error during delivery: {}", id.str(), what.what());
       }
       // The message stays queued; try again after the minimum backoff.
       if (auto it2 = messages_.find(id); it2 != messages_.end()) {
-        if (it2->second.active) {
-          it2->second.active = false;
-          --active_;
-        }
+        end_active(it2->second);
         it2->second.due = mono_ms() + config_->get()->queue.min_backoff.count();
         schedule(id, it2->second.due);
         arm_timer();
@@ -416,8 +526,7 @@ asio::awaitable<void> QueueManager::attempt(QueueId id) {
 
   const bool owes_notice = std::any_of(m.state.recipients.begin(), m.state.recipients.end(),
                                        [](const RecipientState& s) { return s.notice_owed; });
-  entry.active = false;
-  --active_;
+  end_active(entry);
   if (entry.removed || (pending.empty() && !owes_notice)) {
     const SpoolResult r = co_await spool_.remove(id);
     if (!r.ok()) log_->error("{}: cannot remove queue file: {}", id.str(), r.error);

@@ -18,8 +18,19 @@
 //      owed (RecipientState::notice_owed, saved with the state): the message is kept and the
 //      notice queued at the next attempt, after a restart too; its recipients are not tried again.
 //
+// Lanes: the due messages are kept per destination (the domain of the message's first pending
+// recipient), in one lane each, ordered by due time. Attempts in flight are capped at
+// 2 × delivery.max_concurrency_per_destination per lane and 2 × delivery.max_concurrency in all:
+// a destination that comes back after an outage with 100,000 messages due starts a lane's worth
+// of attempts, not 100,000 coroutines queued on the concurrency limiter (a stampede; issue 12),
+// and the lanes that have a due message take turns round robin, so a backlog does not hold back
+// the mail for another destination that arrived after it. Twice the limiter's limits, so that an
+// attempt waits for a permit while another one is still in DNS, notices or its state save; the
+// limiter (relay/delivery/concurrency.hpp) still bounds the sessions themselves.
+//
 // Timing: one alarm (QueueClock, relay/core/queue_clock.hpp; in production a steady timer) for
-// the earliest due message; an idle queue has no work pending on the event loop at all (no
+// the earliest due head of a lane with room; none while every slot is taken (the end of an
+// attempt starts the next one). An idle queue has no work pending on the event loop at all (no
 // polling). The wait after attempt n is retry_delay() (relay/core/backoff.hpp):
 // min(max_backoff, min_backoff · 2^(n−1)), cut to what is left of the lifetime, so the bounce
 // comes at the configured lifetime rather than one backoff later. Waits run on the monotonic
@@ -37,11 +48,13 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "config/config.hpp"
@@ -128,16 +141,44 @@ class QueueManager final : public QueueControl {
   [[nodiscard]] boost::asio::awaitable<std::size_t> expire(QueueId id) override;
 
  private:
+  struct Lane;
+  using DueList = std::multimap<std::int64_t, QueueId>;  // next attempt (monotonic ms) → message
+
   struct Entry {
     QueuedMessage message;
     bool active = false;
     bool removed = false;        // deleted by an operator while active: drop when the attempt ends
     bool flush_requested = false;  // flushed while active: run again right after
     std::int64_t due = 0;          // next attempt, monotonic ms (kept while held, for release)
+    // The lane it is scheduled in (then `slot` is its place in lane->due) or, while active, the
+    // lane whose slot the attempt takes; null otherwise. Never both: an active message is not
+    // scheduled.
+    Lane* lane = nullptr;
+    DueList::iterator slot{};
+  };
+
+  // One destination's due messages and attempts in flight. `where` says which of the two
+  // collections below holds it: ready_ (its head is due and it has room; served round robin),
+  // pending_ (its head is due later and it has room; the alarm waits for the earliest), or
+  // neither (nothing scheduled, or every slot taken).
+  struct Lane {
+    std::string key;
+    DueList due;
+    std::size_t active = 0;
+    enum class Where { none, ready, pending } where = Where::none;
+    std::list<Lane*>::iterator ready_at;
+    std::int64_t pending_at = 0;  // its key in pending_
   };
 
   void schedule(const QueueId& id, std::int64_t due_ms);
   void unschedule(const QueueId& id);
+  void unschedule(Entry& entry);
+  // Moves `lane` to where its head and slots say, keeping its round-robin place while it stays
+  // ready; drops it when it is empty and idle.
+  void place(Lane& lane, std::int64_t now_ms);
+  void begin_active(Entry& entry);  // the attempt takes a slot of the lane it was scheduled in
+  void end_active(Entry& entry);    // and gives it back
+  void refresh_caps();
   void arm_timer();
   void run_due();
   [[nodiscard]] boost::asio::awaitable<void> attempt(QueueId id);
@@ -155,8 +196,12 @@ class QueueManager final : public QueueControl {
   std::shared_ptr<spdlog::logger> log_;   // "qmgr"
   std::shared_ptr<spdlog::logger> bounce_log_;  // "bounce"
   std::map<QueueId, Entry> messages_;
-  std::multimap<std::int64_t, QueueId> due_;          // next attempt (monotonic ms) → message
-  std::map<QueueId, std::multimap<std::int64_t, QueueId>::iterator> due_index_;
+  std::unordered_map<std::string, Lane> lanes_;  // by destination; node-based: Lane* stay valid
+  std::list<Lane*> ready_;                       // round robin: the front goes next
+  std::set<std::pair<std::int64_t, Lane*>> pending_;
+  std::size_t lane_cap_ = 0;    // attempts in flight per lane (refresh_caps)
+  std::size_t total_cap_ = 0;   // and in all
+  bool run_posted_ = false;     // a run_due() is posted and has not run yet
   std::shared_ptr<QueueClock> clock_;
   std::unique_ptr<QueueClock::Alarm> alarm_;   // the earliest due message
   std::int64_t timer_due_ = INT64_MAX;

@@ -25,6 +25,8 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
+#include <utility>
 
 #include "tests/relay/fake_queue_clock.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -205,6 +207,40 @@ class QueueManagerTest : public ::testing::Test {
     return id;
   }
 
+  // The scripted delivery, held at a gate for the domains in `held` until release_all(): attempts
+  // in flight can then be counted. starts_ records the order in which deliveries began.
+  QueueManager::DeliverFunction gated(std::set<std::string> held) {
+    return [this, held, inner = script()](Envelope env, std::string domain,
+                                          int attempt) -> asio::awaitable<std::vector<RecipientResult>> {
+      starts_.push_back(domain);
+      if (held.count(domain) != 0) {
+        ++in_flight_[domain];
+        co_await gate();
+        --in_flight_[domain];
+      }
+      co_return co_await inner(std::move(env), std::move(domain), attempt);
+    };
+  }
+
+  asio::awaitable<void> gate() {
+    auto initiation = [this](auto handler) {
+      auto h = std::make_shared<decltype(handler)>(std::move(handler));
+      gates_.push_back([h] { std::move (*h)(); });
+    };
+    co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(initiation, asio::use_awaitable);
+  }
+
+  // Opens every gate (the deliveries go on when the loop runs next).
+  void release_all() {
+    for (auto& g : std::exchange(gates_, {})) asio::post(io_, std::move(g));
+  }
+
+  std::size_t in_flight() const {
+    std::size_t n = 0;
+    for (const auto& [domain, k] : in_flight_) n += k;
+    return n;
+  }
+
   int calls_to(const std::string& domain) const {
     int n = 0;
     for (const auto& c : calls_) n += c.domain == domain ? 1 : 0;
@@ -219,6 +255,9 @@ class QueueManagerTest : public ::testing::Test {
   std::map<std::string, std::string> outcomes_;
   std::vector<Call> calls_;
   std::unique_ptr<QueueClock::Alarm> sleeper_;  // virtual_sleep's
+  std::vector<std::string> starts_;             // gated(): deliveries in the order they began
+  std::map<std::string, std::size_t> in_flight_;  // gated(): held at the gate, per domain
+  std::vector<std::function<void()>> gates_;
 };
 
 TEST_F(QueueManagerTest, FirstAttemptIsImmediateAndADeliveredMessageIsRemoved) {
@@ -253,6 +292,62 @@ TEST_F(QueueManagerTest, RetriesWaitForTheBackoffOnTheProductionClock) {
   ASSERT_EQ(calls_.size(), 2u);
   EXPECT_EQ(calls_[1].attempt, 2);
   EXPECT_GE(calls_[1].real_at - calls_[0].real_at, 95ms) << "retried before min_backoff (times are whole milliseconds)";
+}
+
+TEST_F(QueueManagerTest, ADueBacklogStartsNoMoreAttemptsThanItsLaneAllows) {
+  // A destination back after an outage: its whole backlog is due at once. The manager starts
+  // 2 × max_concurrency_per_destination attempts for it, not one coroutine per message waiting
+  // on the concurrency limiter (a stampede: 100,000 of them in queue_scale_bench), and starts
+  // the next one as each ends.
+  cfg_.delivery.max_concurrency = 10;
+  cfg_.delivery.max_concurrency_per_destination = 2;  // lanes of 4, 20 attempts in all
+  std::vector<QueuedMessage> backlog;
+  for (int i = 0; i < 24; ++i) backlog.push_back(message("a@org.test", {"b@slow.test"}));
+  clock_->tolerate_unsettled(100ms);  // held deliveries keep co_spawn's work counted
+  auto q = std::make_unique<QueueManager>(io_.get_executor(), cfg_, *spool_, gated({"slow.test"}), clock_);
+  for (auto& m : backlog) q->enqueue(std::move(m));
+  std::size_t most = 0;
+  for (int round = 0; round < 20 && q->size() > 0; ++round) {
+    clock_->run_for(0ms);
+    most = std::max(most, in_flight());
+    EXPECT_LE(q->active(), 4u) << "round " << round;
+    release_all();
+  }
+  EXPECT_EQ(q->size(), 0u) << "the backlog did not drain in 20 rounds";
+  EXPECT_EQ(most, 4u);
+  EXPECT_EQ(calls_to("slow.test"), 24);
+}
+
+TEST_F(QueueManagerTest, MailForAnotherDestinationIsNotHeldBehindABacklog) {
+  // Three destinations with a backlog fill every slot; a message for a fourth arrives a second
+  // later. Lanes with a due message take turns, so it starts with the next slots that free up,
+  // not after the older backlog (which is due earlier) has drained.
+  cfg_.delivery.max_concurrency = 3;
+  cfg_.delivery.max_concurrency_per_destination = 2;  // lanes of 4, 6 attempts in all
+  std::vector<QueuedMessage> backlog;
+  for (const char* to : {"x@a.test", "x@b.test", "x@c.test"}) {
+    for (int i = 0; i < 8; ++i) backlog.push_back(message("a@org.test", {to}));
+  }
+  clock_->tolerate_unsettled(100ms);
+  auto q = std::make_unique<QueueManager>(io_.get_executor(), cfg_, *spool_, gated({"a.test", "b.test", "c.test"}), clock_);
+  for (auto& m : backlog) q->enqueue(std::move(m));
+  clock_->run_for(1s);  // every slot taken, the deliveries held
+  EXPECT_EQ(in_flight(), 6u);
+  EXPECT_LE(in_flight_["a.test"], 4u);
+  q->enqueue(message("a@org.test", {"x@fast.test"}));
+  int rounds = 0;
+  while (calls_to("fast.test") == 0 && rounds < 20) {
+    release_all();
+    clock_->run_for(0ms);
+    ++rounds;
+    EXPECT_LE(q->active(), 6u);
+  }
+  EXPECT_EQ(rounds, 1) << "fast.test waited for " << rounds << " rounds of the backlog";
+  for (int round = 0; round < 20 && q->size() > 0; ++round) {
+    release_all();
+    clock_->run_for(0ms);
+  }
+  EXPECT_EQ(q->size(), 0u);
 }
 
 TEST_F(QueueManagerTest, RecipientsAreGroupedByDomain) {
