@@ -272,7 +272,7 @@ std::string format_show(const QueuedMessage& message, const std::string& headers
 std::optional<std::string> read_headers(const QueuedMessage& message, std::string* error, std::size_t limit) {
   std::ifstream in(message.envelope.body, std::ios::binary);
   if (!in) {
-    if (error != nullptr) *error = message.envelope.body.string() + ": " + std::strerror(errno);
+    if (error != nullptr) *error = message.envelope.body + ": " + std::strerror(errno);
     return std::nullopt;
   }
   in.seekg(static_cast<std::streamoff>(message.envelope.body_offset));
@@ -281,7 +281,7 @@ std::optional<std::string> read_headers(const QueuedMessage& message, std::strin
   std::string raw(want, '\0');
   in.read(raw.data(), static_cast<std::streamsize>(want));
   if (in.bad()) {
-    if (error != nullptr) *error = message.envelope.body.string() + ": read error";
+    if (error != nullptr) *error = message.envelope.body + ": read error";
     return std::nullopt;
   }
   raw.resize(static_cast<std::size_t>(in.gcount()));

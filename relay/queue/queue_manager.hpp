@@ -142,7 +142,10 @@ class QueueManager final : public QueueControl {
 
  private:
   struct Lane;
-  using DueList = std::multimap<std::int64_t, QueueId>;  // next attempt (monotonic ms) → message
+  struct Entry;
+  // Next attempt (monotonic ms) → message. The entry, not its id: a map node stays put, and a
+  // queue id is 32 bytes more per queued message.
+  using DueList = std::multimap<std::int64_t, Entry*>;
 
   struct Entry {
     QueuedMessage message;
