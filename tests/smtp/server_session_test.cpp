@@ -1468,6 +1468,35 @@ TEST_F(ProxyListenerTest, PerClientLimitCountsTheRealClient) {
   EXPECT_EQ(other.reply(), "220 relay.test ESMTP danerelay");
 }
 
+// Password guessing through the balancer: the failures count against the client the header
+// names, so one guesser behind the balancer does not lock everyone else out.
+TEST_F(ProxyListenerTest, AuthFailuresCountTheRealClient) {
+  auto s = proxied();
+  s.listener.auth = config::Listener::Auth::optional;
+  s.limits.max_auth_failures_per_client = 1;
+  s.auth_failures = std::make_shared<AuthFailureLimiter>(1, 64);
+  const auto ep = start(s);
+  {
+    Client c(ep);
+    c.send(proxy_v2("198.51.100.9"));
+    tls_hello(c);
+    c.send("AUTH PLAIN " + plain_auth("alice", "guess") + "\r\n");
+    EXPECT_EQ(c.reply(), "421 4.7.0 relay.test Error: too many AUTH failures");
+    EXPECT_TRUE(c.closed());
+  }
+  {
+    Client c(ep);  // another client behind the same balancer
+    c.send(proxy_v2("198.51.100.10"));
+    tls_hello(c);
+    c.send("AUTH PLAIN " + plain_auth("alice", "secret") + "\r\n");
+    EXPECT_EQ(c.reply(), "235 2.7.0 Authentication successful");
+  }
+  EXPECT_EQ(s.auth_failures->failures("198.51.100.9"), 1u);
+  EXPECT_EQ(s.auth_failures->failures("127.0.0.1"), 0u);
+  const auto l = logs_with("too many AUTH failures (1)");
+  EXPECT_NE(l.find("too many AUTH failures (1) from unknown[198.51.100.9] for service test"), std::string::npos) << l;
+}
+
 // Connections that never send their header hold slots of max_connections: no more than that.
 TEST_F(ProxyListenerTest, MaxConnectionsCountsConnectionsAwaitingTheirHeader) {
   auto s = proxied();
