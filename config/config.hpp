@@ -106,6 +106,13 @@ struct Listener {
   // "(Authenticated sender: LOGIN)" in Received: (Postfix smtpd_sasl_authenticated_header):
   // off, the SASL login name stays out of headers the recipients see.
   bool auth_header = false;
+  // Scale-out behind a TCP load balancer (haproxy's PROXY protocol, v1 or v2, smtp/proxy_protocol.hpp):
+  // every connection must start with a PROXY header, and only connections from proxy_from (the
+  // balancers) are accepted at all; the header's source address is then the client for
+  // allow_networks, the per-client limits, the client name, Received: and the logs. The loader
+  // refuses proxy_protocol without proxy_from and proxy_from without proxy_protocol.
+  bool proxy_protocol = false;
+  std::vector<Cidr> proxy_from;
   SourceLocation where;
   friend bool operator==(const Listener&, const Listener&) = default;
 };

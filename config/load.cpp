@@ -970,10 +970,13 @@ class ConfigReader {
       s.read("auth_mechanisms", [&](const Field& v) { assign(l.auth_mechanisms, unique_choices(v, "SASL mechanism", kSaslMechanisms)); });
       s.read("allow_networks", [&](const Field& v) { assign(l.allow_networks, networks(v)); });
       s.read("auth_header", [&](const Field& v) { assign(l.auth_header, ld_.boolean(v)); });
+      s.read("proxy_protocol", [&](const Field& v) { assign(l.proxy_protocol, ld_.boolean(v)); });
+      s.read("proxy_from", [&](const Field& v) { assign(l.proxy_from, networks(v)); });
       s.finish();
       if (ld_.error_count() != before_errors) continue;
 
       check_listener(s, l);
+      check_proxy(s, l);
       const auto where_of = [&](std::string_view key) {
         const toml::node* n = s.node(key);
         return n != nullptr ? Field{*n, child_key(e.key, key)} : Field{e.node, e.key};
@@ -1008,6 +1011,22 @@ class ConfigReader {
       } else if (!have_cert) {
         ld_.fail(field, "require_tls = true needs tls.server.cert_file and tls.server.key_file");
       }
+    }
+  }
+
+  // PROXY protocol: a header is believed only from a configured balancer, so proxy_protocol needs
+  // proxy_from; and proxy_from alone would be a setting that does nothing.
+  void check_proxy(const Section& s, const Listener& l) {
+    if (l.proxy_protocol && l.proxy_from.empty()) {
+      const toml::node* from = s.node("proxy_from");
+      ld_.fail(from != nullptr ? Field{*from, child_key(s.key(), "proxy_from")}
+                               : Field{*s.node("proxy_protocol"), child_key(s.key(), "proxy_protocol")},
+               "proxy_protocol = true needs proxy_from (the load balancers' addresses, e.g. [\"10.0.0.5/32\"]); "
+               "without it no connection could be accepted");
+    }
+    if (!l.proxy_protocol && s.node("proxy_from") != nullptr) {
+      ld_.fail(Field{*s.node("proxy_from"), child_key(s.key(), "proxy_from")},
+               "proxy_from is set but proxy_protocol is not true (set proxy_protocol = true, or remove proxy_from)");
     }
   }
 

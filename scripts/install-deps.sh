@@ -23,6 +23,9 @@ packages=(
   python3-prometheus-client python3-yaml
   # strace: the test that the spool flushes data and directory before the 250 reply
   strace
+  # haproxy: the scale-out test (tests/relay/haproxy_e2e_test.cpp) runs it in front of two relays
+  # with send-proxy-v2; only the binary is used, never the system service (see policy-rc.d below)
+  haproxy
   # danerelay(8) is generated from the CLI help at build time; systemd: systemd.pc names the unit
   # and sysusers directories, systemd-analyze verify/security check the installed unit (tests/install)
   help2man systemd
@@ -56,5 +59,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Packages with a daemon (haproxy) must not start it: invoke-rc.d asks /usr/sbin/policy-rc.d, and
+# 101 means "action not allowed". A policy the machine already has (a container's) is left alone;
+# ours is removed on every exit, a failed install included.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\n# installed by danerelay scripts/install-deps.sh for the duration of apt-get\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"

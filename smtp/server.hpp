@@ -11,6 +11,20 @@
 // client → "421 4.7.0 HOST Error: too many connections from ADDR"; then close. One client is one
 // IPv4 address or one IPv6 network of limits.client_ipv6_prefix bits (smtp/client_limits.hpp).
 //
+// PROXY protocol (listener.proxy_protocol, smtp/proxy_protocol.hpp; the README's "Scale-out behind
+// a load balancer"): a connection whose real peer is not in listener.proxy_from is closed at once,
+// without a greeting and without reading a byte ("listener NAME: connection from ADDR refused: not
+// in proxy_from"). From a balancer, the header is peeked at, parsed and then read exactly, so the
+// client's own bytes (a pipelined EHLO, an implicit-TLS ClientHello) stay for the session; it must
+// be complete within min(limits.command_timeout, 10 s), else the connection closes with the
+// parser's reason (or "timeout") in the log. The header's source address is the client from then
+// on: admission per client, allow_networks, the AUTH failure limit, the client name, Received:,
+// every log line. A header without a source (v2 LOCAL, v1 UNKNOWN: the balancer's health check)
+// leaves the balancer's own address as the client.
+// The total (limits.max_connections) counts a proxied connection from its accept, while its
+// header is awaited: a peer at a balancer address cannot hold more than that many header-less
+// connections open. The per-client limit can only be checked once the header named the client.
+//
 // Errors: start() throws std::system_error naming the address ("cannot listen on [::]:25:
 // Address already in use"). Accept errors are logged and retried (bounded back-off on EMFILE).
 //
@@ -46,7 +60,8 @@ class ConnectionTracker : public std::enable_shared_from_this<ConnectionTracker>
   class Slot {
    public:
     Slot() = default;
-    Slot(Slot&& other) noexcept : tracker_(std::move(other.tracker_)), key_(std::move(other.key_)) {}
+    Slot(Slot&& other) noexcept
+        : tracker_(std::move(other.tracker_)), key_(std::move(other.key_)), named_(other.named_) {}
     Slot& operator=(Slot&& other) noexcept;
     Slot(const Slot&) = delete;
     Slot& operator=(const Slot&) = delete;
@@ -57,12 +72,21 @@ class ConnectionTracker : public std::enable_shared_from_this<ConnectionTracker>
     friend class ConnectionTracker;
     void release() noexcept;
     std::shared_ptr<ConnectionTracker> tracker_;
-    std::string key_;  // client_key()
+    std::string key_;     // client_key(); empty while unnamed
+    bool named_ = false;  // false: counted in the total only (admit_unnamed)
   };
 
   // Must be owned by a shared_ptr. `slot` first gives up what it held; on `admitted` it holds
   // the new connection. `client_address` is the address as text ("2001:db8::1").
   [[nodiscard]] Admission admit(const std::string& client_address, Slot& slot);
+  // A connection whose client is not known yet (a PROXY listener awaiting the header): counted in
+  // the total only, so `admitted` or `too_many`. `slot` first gives up what it held.
+  [[nodiscard]] Admission admit_unnamed(Slot& slot);
+  // The client of `slot`'s unnamed connection (from admit_unnamed) is now known: its per-client
+  // limit is checked and, on `admitted`, taken. The total was counted by admit_unnamed and is not
+  // checked again. On `too_many_from_client` the slot keeps the unnamed connection until dropped.
+  // A slot that is empty or already named gets `too_many` (a caller's mistake, refused safely).
+  [[nodiscard]] Admission name(const std::string& client_address, Slot& slot);
 
   // A reload: new limits for connections admitted from now on (open ones are not closed).
   void set_limits(std::uint32_t max_connections, std::uint32_t max_per_client);
@@ -72,7 +96,7 @@ class ConnectionTracker : public std::enable_shared_from_this<ConnectionTracker>
   [[nodiscard]] std::size_t from(const std::string& client_address) const;
 
  private:
-  void release(const std::string& key) noexcept;
+  void release(const std::string& key, bool named) noexcept;
 
   std::uint32_t max_total_;
   std::uint32_t max_per_client_;

@@ -129,12 +129,11 @@ struct ServerSession::Impl {
     std::string text;
   };
 
-  Impl(tcp::socket s, std::shared_ptr<const ServerSettings> st, MessageStore& m)
+  Impl(tcp::socket s, std::shared_ptr<const ServerSettings> st, MessageStore& m, std::optional<asio::ip::address> client)
       : socket(std::move(s)), executor(socket.get_executor()), settings(std::move(st)), store(m),
         log(settings->log ? settings->log : spdlog::default_logger()), hostname(settings->hostname) {
     error_code ec;
-    const auto peer = socket.remote_endpoint(ec);
-    auto address = peer.address();
+    auto address = client ? *client : socket.remote_endpoint(ec).address();
     if (address.is_v6() && address.to_v6().is_v4_mapped()) {
       address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
     }
@@ -962,8 +961,9 @@ struct ServerSession::Impl {
   std::array<std::array<int, 2>, c_count> counts{};
 };
 
-ServerSession::ServerSession(tcp::socket socket, std::shared_ptr<const ServerSettings> settings, MessageStore& store)
-    : impl_(std::make_unique<Impl>(std::move(socket), std::move(settings), store)) {}
+ServerSession::ServerSession(tcp::socket socket, std::shared_ptr<const ServerSettings> settings, MessageStore& store,
+                             std::optional<asio::ip::address> client)
+    : impl_(std::make_unique<Impl>(std::move(socket), std::move(settings), store, std::move(client))) {}
 
 ServerSession::~ServerSession() = default;
 

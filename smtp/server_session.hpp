@@ -56,6 +56,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config/config.hpp"
@@ -118,7 +119,10 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
  public:
   // `socket` is connected; its executor (a strand) runs the session. `store` must outlive it.
   // `settings` must have log, auth_pool, auth_failures and hostname filled in (the Server does that).
-  ServerSession(boost::asio::ip::tcp::socket socket, std::shared_ptr<const ServerSettings> settings, MessageStore& store);
+  // `client`: the client's address when it is not the socket's peer (a PROXY protocol header named
+  // it, smtp/server.hpp); it is then the address for everything the session decides and logs.
+  ServerSession(boost::asio::ip::tcp::socket socket, std::shared_ptr<const ServerSettings> settings, MessageStore& store,
+                std::optional<boost::asio::ip::address> client = std::nullopt);
   ~ServerSession();
   ServerSession(const ServerSession&) = delete;
   ServerSession& operator=(const ServerSession&) = delete;

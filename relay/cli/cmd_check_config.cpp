@@ -1,6 +1,7 @@
 // relay/cli/cmd_check_config.cpp — `danerelay check-config [-c FILE]`: every error as
 // FILE:LINE:COL: error: …, exit 2 when there is any; unknown keys are errors (a mistyped security
 // setting must never pass silently).
+#include <algorithm>
 #include <iostream>
 
 #include "config/load.hpp"
@@ -36,6 +37,23 @@ std::vector<std::string> config_warnings(const config::Config& cfg) {
     }
     if (l.auth != Auth::none && cfg.server.credentials_file.empty()) {
       out.push_back(where + ": warning: " + name + ": AUTH is enabled but server.credentials_file is not set: nobody can authenticate");
+    }
+    // Behind a balancer, a header that names no client (the balancer's health check, v2 LOCAL,
+    // v1 UNKNOWN) leaves the balancer as the client: in allow_networks, those sessions may relay.
+    // Two networks overlap exactly when one holds the other's network address.
+    if (l.proxy_protocol) {
+      for (const auto& balancer : l.proxy_from) {
+        const auto overlaps = [&](const config::Cidr& net) {
+          return net.contains(balancer.bytes.data(), balancer.v6 ? 16 : 4) ||
+                 balancer.contains(net.bytes.data(), net.v6 ? 16 : 4);
+        };
+        const auto it = std::find_if(l.allow_networks.begin(), l.allow_networks.end(), overlaps);
+        if (it != l.allow_networks.end()) {
+          out.push_back(where + ": warning: " + name + ": allow_networks entry " + it->text + " holds the balancer " +
+                        balancer.text + " (proxy_from): connections whose PROXY header names no client (health checks, "
+                        "LOCAL, UNKNOWN) may relay as the balancer");
+        }
+      }
     }
     if (l.auth != Auth::none && l.tls == config::Listener::Tls::none) {
       out.push_back(where + ": warning: " + name + ": AUTH is only offered over TLS, and this listener has tls = \"none\"");

@@ -8,8 +8,9 @@
 //   attempts, the next retry decision); open sessions and attempts in flight keep the
 //   configuration they started with, and queued mail is not touched: server.hostname,
 //   server.credentials_file, each listener's require_tls / auth / auth_mechanisms /
-//   allow_networks / auth_header, [limits] (but client_ipv6_prefix), [tls] (server
-//   certificate and key, client protocol, CA and digest order), [delivery] (but the
+//   allow_networks / auth_header / proxy_protocol / proxy_from, [limits] (but
+//   client_ipv6_prefix), [tls] (server certificate and key, client protocol, CA and digest
+//   order), [delivery] (but the
 //   concurrency and connection-cache keys), [policy], [queue] backoff / lifetime / delay
 //   warning, log.level / format / tls_feature_status.
 // - Needs a restart, and is named in a warning while the running value stays in force:

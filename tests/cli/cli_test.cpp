@@ -94,6 +94,38 @@ TEST_F(Cli, CheckConfigWarnsAboutAListenerNobodyMayUse) {
   EXPECT_NE(r.output.find("listener \"sub\": AUTH is only offered over TLS"), std::string::npos) << r.output;
 }
 
+// Scale-out: a balancer that may relay itself is worth a warning (its health checks would).
+TEST_F(Cli, CheckConfigWarnsAboutABalancerInsideAllowNetworks) {
+  const auto file = write("lb.toml",
+                          "[[listener]]\nname = \"lb\"\naddress = \"127.0.0.1:2525\"\ntls = \"none\"\n"
+                          "allow_networks = [\"192.0.2.0/24\", \"10.0.0.0/8\"]\nproxy_protocol = true\n"
+                          "proxy_from = [\"10.0.0.5\"]\n\n"
+                          "[[listener]]\nname = \"fine\"\naddress = \"127.0.0.1:2526\"\ntls = \"none\"\n"
+                          "allow_networks = [\"192.0.2.0/24\"]\nproxy_protocol = true\nproxy_from = [\"10.0.0.0/24\"]\n");
+  auto r = run("check-config -c " + file);
+  EXPECT_EQ(r.status, 0) << "warnings are not errors: " << r.output;
+  EXPECT_NE(r.output.find(file + ":1:1: warning: listener \"lb\": allow_networks entry 10.0.0.0/8 holds the balancer "
+                          "10.0.0.5 (proxy_from): connections whose PROXY header names no client (health checks, LOCAL, "
+                          "UNKNOWN) may relay as the balancer"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("listener \"fine\": allow_networks"), std::string::npos) << r.output;
+}
+
+// The two keys' errors through the binary: file:line:col, the key, exit 2.
+TEST_F(Cli, CheckConfigExitsTwoForProxyKeysThatDoNothingOrAcceptNobody) {
+  const auto file = write("proxy.toml",
+                          "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:2525\"\nproxy_protocol = true\n\n"
+                          "[[listener]]\nname = \"b\"\naddress = \"127.0.0.1:2526\"\nproxy_from = [\"10.0.0.5\"]\n");
+  auto r = run("check-config -c " + file);
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find(file + ":4:18: error: proxy_protocol = true needs proxy_from"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("for key \"listener[0].proxy_protocol\""), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(file + ":9:14: error: proxy_from is set but proxy_protocol is not true"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("for key \"listener[1].proxy_from\""), std::string::npos) << r.output;
+}
+
 TEST_F(Cli, CheckConfigExitsTwoAndNamesFileLineColumnAndKey) {
   const auto file = write("bad.toml", "[dns]\nquery_timeout = \"soon\"\n\n[policy]\ndefault = \"daen\"\n");
   auto r = run("check-config -c " + file);

@@ -690,6 +690,46 @@ TEST(ConfigLoad, DuplicateListenerNamesAndAddressesAreErrors) {
                    "line 1) for key \"listener[1].address\""}));
 }
 
+// Scale-out (README "Scale-out behind a load balancer"): off by default; on, with the balancers.
+TEST(ConfigLoad, ProxyProtocolListenerNamesItsBalancers) {
+  const Config d = loaded("[[listener]]\naddress = \"[::]:25\"\n");
+  EXPECT_FALSE(d.listeners[0].proxy_protocol);
+  EXPECT_TRUE(d.listeners[0].proxy_from.empty());
+  const Config c = loaded("[[listener]]\naddress = \"[::]:25\"\nproxy_protocol = true\n"
+                          "proxy_from = [\"10.0.0.5\", \"2001:db8::/64\"]\n");
+  ASSERT_EQ(c.listeners.size(), 1u);
+  EXPECT_TRUE(c.listeners[0].proxy_protocol);
+  ASSERT_EQ(c.listeners[0].proxy_from.size(), 2u);
+  EXPECT_EQ(c.listeners[0].proxy_from[0].text, "10.0.0.5");
+  EXPECT_EQ(c.listeners[0].proxy_from[0].prefix, 32);
+  EXPECT_EQ(c.listeners[0].proxy_from[1].text, "2001:db8::/64");
+  EXPECT_EQ(errors_of("[[listener]]\nproxy_from = [\"10.0.0.0/33\"]\nproxy_protocol = true\n"),
+            Lines{"danerelay.toml:2:15: error: invalid network \"10.0.0.0/33\" (expected an address or CIDR such as "
+                  "\"10.0.0.0/8\", \"192.0.2.7\" or \"2001:db8::/32\") for key \"listener[0].proxy_from[0]\""});
+}
+
+// A header is believed only from a balancer: proxy_protocol without one accepts nobody.
+TEST(ConfigLoad, ProxyProtocolWithoutProxyFromIsAnError) {
+  EXPECT_EQ(errors_of("[[listener]]\naddress = \"[::]:25\"\nproxy_protocol = true\n"),
+            Lines{"danerelay.toml:3:18: error: proxy_protocol = true needs proxy_from (the load balancers' addresses, "
+                  "e.g. [\"10.0.0.5/32\"]); without it no connection could be accepted for key "
+                  "\"listener[0].proxy_protocol\""});
+  EXPECT_EQ(errors_of("[[listener]]\nproxy_protocol = true\nproxy_from = []\n"),
+            Lines{"danerelay.toml:3:14: error: proxy_protocol = true needs proxy_from (the load balancers' addresses, "
+                  "e.g. [\"10.0.0.5/32\"]); without it no connection could be accepted for key "
+                  "\"listener[0].proxy_from\""});
+}
+
+// Balancers named on a listener that does not read headers: a setting that does nothing.
+TEST(ConfigLoad, ProxyFromWithoutProxyProtocolIsAnError) {
+  EXPECT_EQ(errors_of("[[listener]]\nproxy_from = [\"10.0.0.5\"]\n"),
+            Lines{"danerelay.toml:2:14: error: proxy_from is set but proxy_protocol is not true (set proxy_protocol = "
+                  "true, or remove proxy_from) for key \"listener[0].proxy_from\""});
+  EXPECT_EQ(errors_of("[[listener]]\nproxy_protocol = false\nproxy_from = [\"10.0.0.5\"]\n"),
+            Lines{"danerelay.toml:3:14: error: proxy_from is set but proxy_protocol is not true (set proxy_protocol = "
+                  "true, or remove proxy_from) for key \"listener[0].proxy_from\""});
+}
+
 TEST(ConfigLoad, SaslMechanismsAreCheckedAgainstWhatTheServerOffers) {
   EXPECT_EQ(errors_of("[[listener]]\nauth_mechanisms = [\"PLAIN\", \"CRAM-MD5\", \"PLAIN\"]\n"),
             (Lines{"danerelay.toml:2:29: error: unknown SASL mechanism \"CRAM-MD5\" (expected one of PLAIN, LOGIN) for "
@@ -898,7 +938,8 @@ TEST(ExampleConfig, EveryKeyIsDocumentedInReference) {
   std::set<std::string> keys;
   collect_keys(example, "", keys);
   keys.insert("policy.destination.\"NAME\".match");  // in the example only under a verify level
-  EXPECT_EQ(keys.size(), 76u) << "every member of config.hpp's settings structs, once";
+  keys.insert("listener.proxy_from");                 // commented out there: it needs proxy_protocol = true
+  EXPECT_EQ(keys.size(), 78u) << "every member of config.hpp's settings structs, once";
   const std::string reference = read_text(kSourceDir / "config" / "REFERENCE.md");
   for (const auto& key : keys) {
     EXPECT_NE(reference.find("| `" + key + "`"), std::string::npos) << key << " is missing from REFERENCE.md";

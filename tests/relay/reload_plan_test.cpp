@@ -73,6 +73,21 @@ TEST(ReloadPlan, AnAllowListAndLimitsApplyToTheListenerAsItIs) {
   EXPECT_EQ(plan.effective.limits.max_recipients, 200u);
 }
 
+// Going behind a balancer (or back) is a listener change like an allow-list: no restart.
+TEST(ReloadPlan, TurningTheProxyProtocolOnAppliesToTheListenerAsItIs) {
+  std::string next = kBase;
+  next.replace(next.find("allow_networks"), 0, "proxy_protocol = true\nproxy_from = [\"10.0.0.5/32\"]\n");
+  const auto plan = plan_reload(load(kBase), load(next));
+  EXPECT_EQ(plan.applied, std::vector<std::string>{"listener \"relay\""});
+  EXPECT_TRUE(plan.restart_needed.empty());
+  EXPECT_TRUE(plan.effective.listeners.at(0).proxy_protocol);
+  ASSERT_EQ(plan.effective.listeners.at(0).proxy_from.size(), 1u);
+  EXPECT_EQ(plan.effective.listeners.at(0).proxy_from.at(0).text, "10.0.0.5/32");
+  const auto back = plan_reload(load(next), load(kBase));
+  EXPECT_EQ(back.applied, std::vector<std::string>{"listener \"relay\""});
+  EXPECT_FALSE(back.effective.listeners.at(0).proxy_protocol);
+}
+
 TEST(ReloadPlan, AMovedListenerNeedsARestartAndKeepsItsRunningAddress) {
   std::string next = kBase;
   next.replace(next.find("2525"), 4, "2526");

@@ -1273,5 +1273,306 @@ TEST_F(ClientNameTest, ALookupInProgressDelaysNoOtherSession) {
   EXPECT_NE(l.find("127.0.0.165: reverse lookup failed: servfail"), std::string::npos) << l;
 }
 
+
+// ---- PROXY protocol listeners (issue 12 §4; smtp/server.hpp) ----------------------------------
+// The test client plays the balancer: it connects from 127.0.0.1 (proxy_from) and writes the
+// header haproxy would write, naming a client it is not.
+
+// A v2 PROXY header (proxy-protocol.txt §2.2) for TCP from `source`:`sport` to 127.0.0.1:25 (IPv4
+// or IPv6 by the address), or LOCAL (a health check) when `source` is empty.
+std::string proxy_v2(const std::string& source = {}, std::uint16_t sport = 40000) {
+  std::string h("\r\n\r\n\0\r\nQUIT\n", 12);
+  if (source.empty()) return h + std::string("\x20\x00\x00\x00", 4);
+  const auto a = asio::ip::make_address(source);
+  std::string addresses;
+  if (a.is_v4()) {
+    h += std::string("\x21\x11\x00\x0c", 4);
+    const auto b = a.to_v4().to_bytes();
+    const auto d = asio::ip::make_address_v4("127.0.0.1").to_bytes();
+    addresses.append(b.begin(), b.end());
+    addresses.append(d.begin(), d.end());
+  } else {
+    h += std::string("\x21\x21\x00\x24", 4);
+    const auto b = a.to_v6().to_bytes();
+    const auto d = asio::ip::make_address_v6("::1").to_bytes();
+    addresses.append(b.begin(), b.end());
+    addresses.append(d.begin(), d.end());
+  }
+  addresses += static_cast<char>(sport >> 8);
+  addresses += static_cast<char>(sport & 0xff);
+  addresses += std::string("\x00\x19", 2);
+  return h + addresses;
+}
+
+class ProxyListenerTest : public ServerTest {
+ protected:
+  // A listener behind the balancer 127.0.0.1 that lets 192.0.2.0/24 and 2001:db8::/32 relay.
+  ServerSettings proxied() {
+    ServerSettings s = settings();
+    s.listener.proxy_protocol = true;
+    s.listener.proxy_from = {*config::Cidr::parse("127.0.0.1/32")};
+    s.listener.allow_networks = {*config::Cidr::parse("192.0.2.0/24"), *config::Cidr::parse("2001:db8::/32")};
+    return s;
+  }
+
+  // The log once it holds `text` (a session logs after its client saw the last reply); bounded.
+  std::string logs_with(const std::string& text) {
+    for (int i = 0; i < 500; ++i) {  // ≤ 5 s
+      const std::string l = logs();
+      if (l.find(text) != std::string::npos) return l;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return logs();
+  }
+
+  // MAIL + RCPT; the RCPT reply.
+  static std::string rcpt(Client& c) {
+    c.send("MAIL FROM:<a@client.test>\r\n");
+    EXPECT_EQ(c.reply(), "250 2.1.0 Ok");
+    c.send("RCPT TO:<rcpt@dest.example>\r\n");
+    return c.reply();
+  }
+};
+
+// Watched failing before the accept path read headers: the header bytes were a bad command, and
+// the client was the balancer 127.0.0.1.
+TEST_F(ProxyListenerTest, V1HeaderNamesTheClientForAllowListReceivedAndLogs) {
+  Client c(start(proxied()));
+  c.send("PROXY TCP4 192.0.2.7 127.0.0.1 40000 25\r\n");
+  hello(c);
+  begin_message(c);
+  c.send("Subject: hi\r\n\r\nbody\r\n.\r\n");
+  EXPECT_EQ(c.reply().substr(0, 30), "250 2.0.0 Ok: queued as 000000");
+  c.send("QUIT\r\n");
+  EXPECT_EQ(c.reply(), "221 2.0.0 Bye");
+  const auto msgs = store_->messages();
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].data.rfind("Received: from client.test (unknown [192.0.2.7])\r\n", 0), 0u) << msgs[0].data;
+  EXPECT_EQ(msgs[0].envelope.client_address, "192.0.2.7");
+  const auto l = logs_with("disconnect from");
+  EXPECT_NE(l.find("connect from unknown[192.0.2.7]"), std::string::npos) << l;
+  EXPECT_NE(l.find(": client=unknown[192.0.2.7]\n"), std::string::npos) << l;
+  EXPECT_EQ(l.find("[127.0.0.1]"), std::string::npos) << l;
+}
+
+TEST_F(ProxyListenerTest, V2HeaderOutsideAllowNetworksIsRefusedAndV6InsideRelays) {
+  const auto ep = start(proxied());
+  {
+    Client c(ep);
+    c.send(proxy_v2("198.51.100.9"));
+    hello(c);
+    EXPECT_EQ(rcpt(c), "554 5.7.1 <rcpt@dest.example>: Relay access denied");
+  }
+  {
+    Client c(ep);
+    c.send(proxy_v2("2001:db8::5"));
+    hello(c);
+    EXPECT_EQ(rcpt(c), "250 2.1.5 Ok");
+    c.send("DATA\r\n");
+    ASSERT_EQ(c.reply(), "354 End data with <CR><LF>.<CR><LF>");
+    c.send("Subject: v6\r\n\r\nbody\r\n.\r\n");
+    EXPECT_EQ(c.reply().substr(0, 3), "250");
+  }
+  const auto msgs = store_->messages();
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].data.rfind("Received: from client.test (unknown [IPv6:2001:db8::5])\r\n", 0), 0u) << msgs[0].data;
+  const auto l = logs_with("client=unknown[2001:db8::5]");
+  EXPECT_NE(l.find("NOQUEUE: reject: RCPT from unknown[198.51.100.9]: 554 5.7.1"), std::string::npos) << l;
+  EXPECT_NE(l.find("client=unknown[2001:db8::5]"), std::string::npos) << l;
+}
+
+// No greeting and no parsing for a peer that is not a balancer, even with a valid header.
+TEST_F(ProxyListenerTest, PeerOutsideProxyFromIsClosedWithoutGreeting) {
+  auto s = proxied();
+  s.listener.proxy_from = {*config::Cidr::parse("127.0.0.2/32")};
+  Client c(start(s));
+  c.send("PROXY TCP4 192.0.2.7 127.0.0.1 40000 25\r\n");
+  EXPECT_TRUE(c.closed());
+  const auto l = logs_with("refused");
+  EXPECT_NE(l.find("listener test: connection from 127.0.0.1 refused: not in proxy_from"), std::string::npos) << l;
+  EXPECT_EQ(l.find("connect from"), std::string::npos) << l;
+  EXPECT_EQ(l.find("192.0.2.7"), std::string::npos) << l;
+}
+
+TEST_F(ProxyListenerTest, MalformedHeaderClosesWithTheParsersReason) {
+  Client c(start(proxied()));
+  c.send("EHLO client.test\r\n");
+  EXPECT_TRUE(c.closed());
+  const auto l = logs_with("disconnecting");
+  EXPECT_NE(l.find("listener test: PROXY header from 127.0.0.1: "), std::string::npos) << l;
+  EXPECT_EQ(l.find("connect from"), std::string::npos) << l;
+  EXPECT_TRUE(store_->messages().empty());
+}
+
+TEST_F(ProxyListenerTest, SlowHeaderTimesOut) {
+  auto s = proxied();
+  s.limits.command_timeout = std::chrono::milliseconds(300);
+  Client c(start(s));
+  const auto begin = std::chrono::steady_clock::now();
+  c.send("PROXY TCP4 ");
+  EXPECT_TRUE(c.closed());
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(5));
+  const auto l = logs_with("disconnecting");
+  EXPECT_NE(l.find("listener test: PROXY header from 127.0.0.1: timeout after 11 bytes of the header; disconnecting"),
+            std::string::npos)
+      << l;
+}
+
+// The client's own bytes stay for the session: a header and a pipelined EHLO in one segment.
+TEST_F(ProxyListenerTest, HeaderFollowedByPipelinedEhloInOneSegment) {
+  Client c(start(proxied()));
+  c.send(proxy_v2("192.0.2.8") + "EHLO client.test\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<rcpt@dest.example>\r\n");
+  EXPECT_EQ(c.reply(), "220 relay.test ESMTP danerelay");
+  EXPECT_EQ(c.reply().substr(0, 18), "250-relay.test\n250");
+  EXPECT_EQ(c.reply(), "250 2.1.0 Ok");
+  EXPECT_EQ(c.reply(), "250 2.1.5 Ok");
+}
+
+// RFC 8314 §3.3 behind a balancer: the header first, then the TLS handshake.
+TEST_F(ProxyListenerTest, ImplicitTlsListenerHandshakesAfterTheV2Header) {
+  auto s = proxied();
+  s.listener.tls = config::Listener::Tls::implicit;
+  Client c(start(s));
+  c.send(proxy_v2("192.0.2.9"));
+  ASSERT_TRUE(c.starttls());
+  hello(c);
+  EXPECT_EQ(rcpt(c), "250 2.1.5 Ok");
+  const auto l = logs_with("connect from");
+  EXPECT_NE(l.find("connect from unknown[192.0.2.9]"), std::string::npos) << l;
+}
+
+// A health check (v2 LOCAL) names no client: the balancer is the client, not allowed to relay.
+TEST_F(ProxyListenerTest, LocalHeaderLeavesTheBalancerAsClient) {
+  Client c(start(proxied()));
+  c.send(proxy_v2());
+  hello(c);
+  EXPECT_EQ(rcpt(c), "554 5.7.1 <rcpt@dest.example>: Relay access denied");
+  const auto l = logs_with("NOQUEUE");
+  EXPECT_NE(l.find("connect from unknown[127.0.0.1]"), std::string::npos) << l;
+}
+
+// Every connection comes from the one balancer: the per-client limit counts the header's client.
+TEST_F(ProxyListenerTest, PerClientLimitCountsTheRealClient) {
+  auto s = proxied();
+  s.limits.max_connections_per_client = 1;
+  const auto ep = start(s);
+  Client first(ep);
+  first.send(proxy_v2("192.0.2.7"));
+  EXPECT_EQ(first.reply(), "220 relay.test ESMTP danerelay");
+  Client second(ep);
+  second.send(proxy_v2("192.0.2.7", 40001));
+  EXPECT_EQ(second.reply(), "421 4.7.0 relay.test Error: too many connections from 192.0.2.7");
+  EXPECT_TRUE(second.closed());
+  Client other(ep);
+  other.send(proxy_v2("192.0.2.8"));
+  EXPECT_EQ(other.reply(), "220 relay.test ESMTP danerelay");
+}
+
+// Password guessing through the balancer: the failures count against the client the header
+// names, so one guesser behind the balancer does not lock everyone else out.
+TEST_F(ProxyListenerTest, AuthFailuresCountTheRealClient) {
+  auto s = proxied();
+  s.listener.auth = config::Listener::Auth::optional;
+  s.limits.max_auth_failures_per_client = 1;
+  s.auth_failures = std::make_shared<AuthFailureLimiter>(1, 64);
+  const auto ep = start(s);
+  {
+    Client c(ep);
+    c.send(proxy_v2("198.51.100.9"));
+    tls_hello(c);
+    c.send("AUTH PLAIN " + plain_auth("alice", "guess") + "\r\n");
+    EXPECT_EQ(c.reply(), "421 4.7.0 relay.test Error: too many AUTH failures");
+    EXPECT_TRUE(c.closed());
+  }
+  {
+    Client c(ep);  // another client behind the same balancer
+    c.send(proxy_v2("198.51.100.10"));
+    tls_hello(c);
+    c.send("AUTH PLAIN " + plain_auth("alice", "secret") + "\r\n");
+    EXPECT_EQ(c.reply(), "235 2.7.0 Authentication successful");
+  }
+  EXPECT_EQ(s.auth_failures->failures("198.51.100.9"), 1u);
+  EXPECT_EQ(s.auth_failures->failures("127.0.0.1"), 0u);
+  const auto l = logs_with("too many AUTH failures (1)");
+  EXPECT_NE(l.find("too many AUTH failures (1) from unknown[198.51.100.9] for service test"), std::string::npos) << l;
+}
+
+// Connections that never send their header hold slots of max_connections: no more than that.
+TEST_F(ProxyListenerTest, MaxConnectionsCountsConnectionsAwaitingTheirHeader) {
+  auto s = proxied();
+  auto tracker = std::make_shared<ConnectionTracker>(2, 10);
+  s.tracker = tracker;
+  const auto ep = start(s);
+  Client silent1(ep);
+  Client silent2(ep);
+  for (int i = 0; i < 500 && tracker->total() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(tracker->total(), 2u);
+  Client third(ep);
+  EXPECT_EQ(third.reply(), "421 4.7.0 relay.test Error: too many connections");
+  EXPECT_TRUE(third.closed());
+  silent1.send(proxy_v2("192.0.2.7"));
+  EXPECT_EQ(silent1.reply(), "220 relay.test ESMTP danerelay");
+  EXPECT_EQ(tracker->total(), 2u);
+  EXPECT_EQ(tracker->from("192.0.2.7"), 1u);
+  EXPECT_EQ(tracker->from("127.0.0.1"), 0u);
+}
+
+// stop() also ends connections that are still waiting for their header.
+TEST_F(ProxyListenerTest, StopClosesConnectionsAwaitingTheirHeader) {
+  Client c(start(proxied()));
+  c.send("PROXY TCP4 ");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto begin = std::chrono::steady_clock::now();
+  servers_.back()->stop();
+  EXPECT_TRUE(c.closed());
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(5));
+}
+
+// A reload (Server::update) turns the PROXY protocol on and off for the connections after it.
+TEST_F(ProxyListenerTest, UpdateTurnsProxyProtocolOnAndOffForNewConnections) {
+  auto plain = proxied();
+  plain.listener.proxy_protocol = false;
+  plain.listener.proxy_from.clear();
+  const auto ep = start(plain);
+  {
+    Client c(ep);
+    EXPECT_EQ(c.reply(), "220 relay.test ESMTP danerelay");
+  }
+  servers_.back()->update(proxied());
+  {
+    Client c(ep);
+    c.send(proxy_v2("192.0.2.7"));
+    hello(c);
+    EXPECT_EQ(rcpt(c), "250 2.1.5 Ok");
+  }
+  servers_.back()->update(plain);
+  {
+    Client c(ep);
+    hello(c);
+    EXPECT_EQ(rcpt(c), "554 5.7.1 <rcpt@dest.example>: Relay access denied");
+  }
+  const auto l = logs_with("NOQUEUE");
+  EXPECT_NE(l.find("connect from unknown[192.0.2.7]"), std::string::npos) << l;
+  EXPECT_NE(l.find("NOQUEUE: reject: RCPT from unknown[127.0.0.1]"), std::string::npos) << l;
+}
+
+// The client name is looked up for the header's client (127.0.0.161 is exchange.clients.test in
+// the test world), not for the balancer.
+TEST_F(ClientNameTest, ProxiedClientIsTheOneNamed) {
+  auto s = named();
+  s.listener.proxy_protocol = true;
+  s.listener.proxy_from = {*config::Cidr::parse("127.0.0.1/32")};
+  Client c(start(s), "127.0.0.1");
+  c.send("PROXY TCP4 127.0.0.161 127.0.0.1 40000 25\r\n");
+  hello(c);
+  begin_message(c);
+  c.send("Subject: hi\r\n\r\nbody\r\n.\r\n");
+  EXPECT_EQ(c.reply().substr(0, 3), "250");
+  const auto msgs = store_->messages();
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].data.rfind("Received: from client.test (exchange.clients.test [127.0.0.161])\r\n", 0), 0u)
+      << msgs[0].data;
+}
+
 }  // namespace
 }  // namespace danerelay::smtp

@@ -46,7 +46,18 @@ bool try_connect(const std::string& address, std::uint16_t port) {
 
 Daemon::Daemon(std::filesystem::path binary, std::filesystem::path config, std::filesystem::path log_file,
                std::vector<std::string> prefix)
-    : log_file_(std::move(log_file)) {
+    : Daemon([&] {
+        std::vector<std::string> args = std::move(prefix);
+        args.push_back(binary.string());
+        args.push_back("-c");
+        args.push_back(config.string());
+        args.push_back("run");
+        return args;
+      }(),
+             std::move(log_file)) {}
+
+Daemon::Daemon(std::vector<std::string> args, std::filesystem::path log_file) : log_file_(std::move(log_file)) {
+  if (args.empty()) throw std::invalid_argument("Daemon: no program to run");
   const int log_fd = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log_fd < 0) throw std::runtime_error("cannot open " + log_file_.string());
   pid_ = ::fork();
@@ -56,11 +67,6 @@ Daemon::Daemon(std::filesystem::path binary, std::filesystem::path config, std::
     ::dup2(log_fd, 2);
     // Nothing else of the test process (sink listening sockets, …) may leak into the daemon.
     ::close_range(3, ~0U, 0);
-    std::vector<std::string> args = std::move(prefix);
-    args.push_back(binary.string());
-    args.push_back("-c");
-    args.push_back(config.string());
-    args.push_back("run");
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

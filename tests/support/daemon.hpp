@@ -1,5 +1,5 @@
-// tests/support/daemon.hpp — runs `danerelay run -c CONFIG` as a child process for end-to-end and
-// crash tests: start, wait until a listener accepts connections, signal (SIGTERM for a clean
+// tests/support/daemon.hpp — runs `danerelay run -c CONFIG` (or another server, e.g. haproxy) as a
+// child process for end-to-end and crash tests: start, wait until a listener accepts connections, signal (SIGTERM for a clean
 // stop, SIGKILL for a crash), reap, and read what it logged (stderr goes to a file).
 //
 // Waits are bounded (a number of 20 ms connect attempts); nothing here sleeps for correctness.
@@ -22,6 +22,9 @@ class Daemon {
   // runs `prefix... binary …` instead (e.g. {"strace", "-f", "-o", FILE}).
   Daemon(std::filesystem::path binary, std::filesystem::path config, std::filesystem::path log_file,
          std::vector<std::string> prefix = {});
+  // Starts `argv` as it is (argv[0] looked up in PATH), e.g. {"haproxy", "-db", "-f", FILE}: another
+  // program a test runs next to the relay, with the same bounded waits and the same clean-up.
+  Daemon(std::vector<std::string> argv, std::filesystem::path log_file);
   ~Daemon();  // SIGKILL + reap if still running
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
