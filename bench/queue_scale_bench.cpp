@@ -1,7 +1,7 @@
 // bench/queue_scale_bench.cpp — what a large queue costs the queue manager: memory per deferred
 // message, the time to build the index at a restart, and a destination's drain after an outage.
 //
-//   queue_scale_bench [--messages N[,N…]] [--dir DIR] [--live] [--drain-limit S]
+//   queue_scale_bench [--messages N[,N…]] [--dir DIR] [--live] [--restart] [--drain-limit S]
 //
 // Per N (default 20000,100000), in a fresh QueueManager on a real Spool under DIR (default
 // /var/tmp; work in DIR/queue_scale_bench-PID, removed afterwards):
@@ -19,6 +19,12 @@
 //            the most limiter waiters at once (a stampede shows as ≈N), the most concurrent
 //            deliveries to drain.test (must be ≤ 5), and how many drain.test messages were
 //            delivered before the other.test one. Bounded by --drain-limit seconds (default 120).
+//   restart  (--restart) N real 4 KiB messages committed to a spool of their own under DIR, each
+//            with a saved deferred state (as a queue looks after an outage), then what a daemon
+//            start does before its listeners open (relay/daemon/daemon.cpp): a fresh Spool,
+//            Spool::recover() (the scan: every msg/ and state/ file read and checked) and
+//            QueueManager::load(). Timed with the files in the page cache and, as root, again
+//            after dropping it (echo 3 > /proc/sys/vm/drop_caches: a cold boot's disk reads).
 // Prints figures; asserts nothing. Messages in `load` have no spool files (the figures are the
 // manager's memory, not the spool's); their removal after delivery logs nothing (logs off).
 #include "relay/queue/queue_manager.hpp"
@@ -133,6 +139,73 @@ void print_memory(const char* what, const Phase& p) {
 // Coroutines with by-value parameters (g++ 12 miscompiles coroutine lambdas' captures).
 asio::awaitable<void> flush_all(QueueManager* qm) { (void)co_await qm->flush(std::nullopt); }
 asio::awaitable<void> stop(QueueManager* qm) { co_await qm->shutdown(std::chrono::milliseconds(2000)); }
+
+asio::awaitable<void> commit_one(Spool* spool, std::string text, Envelope env, MessageState state, std::size_t* done,
+                                 std::size_t* failed) {
+  SpoolResult r = co_await spool->commit(std::move(text), env);
+  if (r.ok()) r = co_await spool->save(env.id, std::move(state));
+  ++*(r.ok() ? done : failed);
+}
+
+// The restart phase (see the header): fills a spool, then times recover() + load() on it.
+void restart(std::size_t n, const fs::path& dir, const config::Config& cfg) {
+  const fs::path spool_dir = dir / fmt::format("restart-{}", n);
+  const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count();
+  {
+    asio::io_context io;
+    SpoolOptions so;
+    so.directory = spool_dir;
+    Spool spool(io.get_executor(), so);
+    std::string body = "From: <invoices@billing.example.org>\r\nSubject: invoice\r\n\r\n";
+    while (body.size() < 4096) body += std::string(76, 'x') + "\r\n";
+    std::size_t done = 0, failed = 0;
+    const auto t0 = Steady::now();
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::string domain = fmt::format("dest{:02}.example", i % kDomains);
+      QueuedMessage m = make_message(static_cast<int>(i), domain, so.directory);
+      deferred_state(m.state.recipients[0], domain, now_s);
+      m.state.attempts = 1;
+      m.state.next_attempt = (now_s + 3600) * 1000;
+      asio::co_spawn(io, commit_one(&spool, body, m.envelope, m.state, &done, &failed), asio::detached);
+      if (i % 512 == 511) {
+        while (done + failed + 2048 < i) io.run_one_for(std::chrono::milliseconds(100));  // bounded backlog
+      }
+    }
+    while (done + failed < n && Steady::now() - t0 < std::chrono::seconds(600)) io.run_one_for(std::chrono::milliseconds(100));
+    fmt::print("  restart N={:>7}  spool filled in {:.1f} s ({} committed with state, {} failed)\n", n,
+               std::chrono::duration<double>(Steady::now() - t0).count(), done, failed);
+  }
+  for (const bool cold : {false, true}) {
+    if (cold) {
+      ::sync();
+      std::ofstream drop("/proc/sys/vm/drop_caches");
+      if (!(drop << "3\n") || !drop.flush()) {
+        fmt::print("  restart N={:>7}  cold: not measured (dropping the page cache needs root)\n", n);
+        break;
+      }
+    }
+    asio::io_context io;
+    const auto t0 = Steady::now();
+    SpoolOptions so;
+    so.directory = spool_dir;
+    Spool spool(io.get_executor(), so);
+    std::vector<std::string> warnings;
+    std::vector<QueuedMessage> recovered = spool.recover(&warnings);
+    const double scan = std::chrono::duration<double>(Steady::now() - t0).count();
+    const std::size_t count = recovered.size();
+    QueueManager qm(io.get_executor(), cfg, spool, [](Envelope, std::string, int) -> asio::awaitable<std::vector<RecipientResult>> {
+      co_return std::vector<RecipientResult>{};  // never called: every message is due in an hour
+    });
+    qm.load(std::move(recovered));
+    const double total = std::chrono::duration<double>(Steady::now() - t0).count();
+    fmt::print("  restart N={:>7}  {}: {} recovered ({} warnings) in {:.2f} s (scan {:.2f} s, index {:.2f} s)\n", n,
+               cold ? "cold page cache" : "warm page cache", count, warnings.size(), total, scan, total - scan);
+    asio::co_spawn(io, stop(&qm), asio::detached);
+    io.run_for(std::chrono::seconds(3));
+  }
+  std::error_code ec;
+  fs::remove_all(spool_dir, ec);
+}
 
 void run(std::size_t n, const fs::path& dir, bool live, double drain_limit_s) {
   asio::io_context io;
@@ -295,6 +368,7 @@ int main(int argc, char** argv) {
   std::vector<std::size_t> sizes{20000, 100000};
   fs::path dir = "/var/tmp";
   bool live = false;
+  bool restarts = false;
   double drain_limit = 120;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -310,10 +384,12 @@ int main(int argc, char** argv) {
       dir = argv[++i];
     } else if (a == "--live") {
       live = true;
+    } else if (a == "--restart") {
+      restarts = true;
     } else if (a == "--drain-limit" && i + 1 < argc) {
       drain_limit = std::stod(argv[++i]);
     } else {
-      fmt::print(stderr, "usage: queue_scale_bench [--messages N[,N…]] [--dir DIR] [--live] [--drain-limit S]\n");
+      fmt::print(stderr, "usage: queue_scale_bench [--messages N[,N…]] [--dir DIR] [--live] [--restart] [--drain-limit S]\n");
       return 64;
     }
   }
@@ -324,7 +400,13 @@ int main(int argc, char** argv) {
   fs::create_directories(work);
   fmt::print("queue_scale_bench: {} (one recipient per message, 50 destinations)\n", work.string());
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  for (std::size_t n : sizes) run(n, work, live, drain_limit);
+  for (std::size_t n : sizes) {
+    run(n, work, live, drain_limit);
+    if (restarts) {
+      config::Config cfg;
+      restart(n, work, cfg);
+    }
+  }
   std::error_code ec;
   fs::remove_all(work, ec);
   return 0;
