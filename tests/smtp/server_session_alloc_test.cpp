@@ -67,7 +67,10 @@ inline void count_one() {
 }  // namespace
 
 #if defined(DANERELAY_ALLOC_TEST_ASAN)
-#include <sanitizer/allocator_interface.h>
+// From the sanitizer runtime (compiler-rt's sanitizer/allocator_interface.h, which GCC does not
+// install; libasan exports the function).
+extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void*, std::size_t),
+                                                         void (*free_hook)(const volatile void*));
 namespace {
 void on_malloc(const volatile void*, std::size_t) { count_one(); }
 void on_free(const volatile void*) {}
