@@ -1,11 +1,8 @@
 // tests/smtp/server_session_alloc_test.cpp — heap allocations per command of an inbound session
 // in steady state (issue 12 §2: "no per-message allocation on the hot path").
 //
-// A binary of its own, because it counts EVERY heap allocation made on the server's io thread:
-// malloc, calloc, realloc and aligned_alloc are interposed (Asio allocates coroutine frames and
-// operation state with aligned_alloc, not operator new, so counting operator new alone would miss
-// exactly what a timer-per-operation costs). Under AddressSanitizer, which owns malloc, the
-// sanitizer's allocation hook counts instead. Only the io thread counts (a thread_local flag set
+// A binary of its own, because it counts EVERY heap allocation made on the server's io thread
+// (tests/smtp/alloc_counter.hpp replaces malloc). Only the io thread counts (its flag is set
 // before io.run()), so the test thread's client — raw POSIX send/recv — adds nothing.
 //
 // What is measured: after a warm-up, commands that succeed without touching the store (NOOP), sent
@@ -22,7 +19,6 @@
 #include "smtp/server.hpp"
 
 #include <arpa/inet.h>
-#include <malloc.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -44,78 +40,12 @@
 #include <string>
 #include <thread>
 
+#include "tests/smtp/alloc_counter.hpp"
+
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 
-#if defined(__SANITIZE_ADDRESS__)
-#define DANERELAY_ALLOC_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define DANERELAY_ALLOC_TEST_ASAN 1
-#endif
-#endif
-
-// ---- Counting every allocation of one thread ----------------------------------------------------
-
-namespace {
-std::atomic<long> g_allocations{0};
-thread_local bool t_counting = false;  // constant-initialised: reading it allocates nothing
-inline void count_one() {
-  if (t_counting) g_allocations.fetch_add(1, std::memory_order_relaxed);
-}
-}  // namespace
-
-#if defined(DANERELAY_ALLOC_TEST_ASAN)
-// From the sanitizer runtime (compiler-rt's sanitizer/allocator_interface.h, which GCC does not
-// install; libasan exports the function).
-extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void*, std::size_t),
-                                                         void (*free_hook)(const volatile void*));
-namespace {
-void on_malloc(const volatile void*, std::size_t) { count_one(); }
-void on_free(const volatile void*) {}
-[[maybe_unused]] const int g_hooks_installed = __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free);
-}  // namespace
-#else
-// glibc's own entry points; the executable's definitions below take the place of libc's for the
-// whole process (operator new in libstdc++ calls malloc through the PLT, so it lands here too).
-extern "C" {
-void* __libc_malloc(std::size_t);
-void __libc_free(void*);
-void* __libc_calloc(std::size_t, std::size_t);
-void* __libc_realloc(void*, std::size_t);
-void* __libc_memalign(std::size_t, std::size_t);
-
-void* malloc(std::size_t n) {
-  count_one();
-  return __libc_malloc(n);
-}
-void free(void* p) { __libc_free(p); }
-void* calloc(std::size_t a, std::size_t b) {
-  count_one();
-  return __libc_calloc(a, b);
-}
-void* realloc(void* p, std::size_t n) {
-  count_one();
-  return __libc_realloc(p, n);
-}
-void* aligned_alloc(std::size_t align, std::size_t n) {
-  count_one();
-  return __libc_memalign(align, n);
-}
-void* memalign(std::size_t align, std::size_t n) {
-  count_one();
-  return __libc_memalign(align, n);
-}
-int posix_memalign(void** out, std::size_t align, std::size_t n) {
-  count_one();
-  void* p = __libc_memalign(align, n);
-  if (p == nullptr) return ENOMEM;
-  *out = p;
-  return 0;
-}
-}
-#endif
 
 namespace danerelay::smtp {
 namespace {
