@@ -5,7 +5,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -17,6 +16,7 @@
 #include <fstream>
 #include <memory>
 #include <stdexcept>
+#include <tuple>
 #include <utility>
 #include <variant>
 
@@ -34,11 +34,18 @@ namespace danerelay::smtp {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
-using namespace boost::asio::experimental::awaitable_operators;
 
 struct ClientSession::ReadResult {
   error_code ec;
   Reply reply;
+};
+
+// The deadline timer's view of the session ("I/O primitives" below).
+struct ClientSession::Watch {
+  asio::ip::tcp::socket* socket = nullptr;  // null once the session is gone
+  std::uint64_t generation = 0;             // of the step armed last
+  bool armed = false;                       // a step is pending
+  bool fired = false;                       // its deadline passed: the socket was cancelled
 };
 
 namespace {
@@ -64,6 +71,18 @@ constexpr int max_reads_per_reply = 100000;            // besides the deadline
 constexpr std::size_t max_body_chunks = std::size_t{1} << 22;
 
 error_code protocol_error() { return make_error_code(boost::system::errc::protocol_error); }
+
+constexpr std::size_t read_chunk = 16 * 1024;
+
+using Clock = std::chrono::steady_clock;
+
+// `Clock::now() + d`, saturating at the end of time (a configured "1000000w" must not wrap).
+Clock::time_point deadline_after(Duration d) {
+  const Clock::time_point now = Clock::now();
+  if (d <= Duration::zero()) return now;
+  if (d >= std::chrono::duration_cast<Duration>(Clock::time_point::max() - now)) return Clock::time_point::max();
+  return now + d;
+}
 
 std::chrono::microseconds since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
@@ -210,12 +229,18 @@ ClientSession::ClientSession(asio::any_io_executor executor, asio::ssl::context&
       tls_context_(tls_context),
       policy_(std::move(policy)),
       options_(std::move(options)),
-      socket_(executor) {
+      socket_(executor),
+      deadline_timer_(executor),
+      watch_(std::make_shared<Watch>()) {
+  watch_->socket = &socket_;
   const std::string address = options_.peer.address().to_string();
   namaddr_ = (options_.host_name.empty() ? address : options_.host_name) + "[" + address + "]";
 }
 
-ClientSession::~ClientSession() { close(); }
+ClientSession::~ClientSession() {
+  watch_->socket = nullptr;  // a timer handler still queued must not touch the socket
+  close();
+}
 
 std::string ClientSession::namaddr_port() const {
   const std::string address = options_.peer.address().to_string();
@@ -264,46 +289,85 @@ HostFailure ClientSession::reply_failure(HostFailure::Kind kind, const Reply& re
   return f;
 }
 
-// ---- I/O primitives: one deadline per step (RFC 5321 §4.5.3.2), `op || timer` ----------------
+// ---- I/O primitives: one deadline per step (RFC 5321 §4.5.3.2), one timer per session -------
+//
+// Each step — connect, a write, the reads of one reply, the TLS handshake — is ONE direct
+// operation on the socket, under one deadline timer that lives as long as the session (issue 12
+// §2; before, each step was `co_await (op || timer.async_wait())`: two co_spawns, a parallel group
+// and a timer per operation, and every read a 16 KiB coroutine frame too big for Asio's frame
+// cache). arm() starts the timer's wait for the step's deadline; disarm() cancels it when the
+// operation completes. On expiry with the step still pending the handler cancels the socket's
+// operations; the step sees operation_aborted and timed() turns that into asio::error::timed_out,
+// what the callers have always seen. Unlike the inbound session (one run() from start to end,
+// with a watchdog coroutine beside it) a client session lives between calls — idle in the
+// connection cache, destroyed whenever the cache says — so the timer's handler is a plain
+// callback that holds the Watch (shared), not the session: the session's destructor clears
+// Watch::socket, and a generation number makes a handler that was already queued for an earlier
+// step (expired just as its operation completed) do nothing. (Watch is defined at the top.)
+
+void ClientSession::arm(Clock::time_point deadline) {
+  Watch& w = *watch_;
+  ++w.generation;
+  w.armed = true;
+  w.fired = false;
+  deadline_timer_.expires_at(deadline);
+  deadline_timer_.async_wait([watch = watch_, generation = w.generation](const error_code& ec) {
+    if (ec || watch->generation != generation || !watch->armed || watch->socket == nullptr) return;
+    watch->fired = true;
+    error_code ignored;
+    watch->socket->cancel(ignored);
+  });
+}
+
+void ClientSession::disarm() {
+  watch_->armed = false;
+  deadline_timer_.cancel();  // no wait left behind: an io_context with only idle sessions can run out of work
+}
+
+error_code ClientSession::timed(const error_code& ec) const {
+  if (ec == asio::error::operation_aborted && watch_->fired) return asio::error::timed_out;
+  return ec;
+}
 
 asio::awaitable<error_code> ClientSession::write_all(std::string_view data, Duration limit) {
   if (!socket_.is_open()) co_return asio::error::not_connected;
-  asio::steady_timer timer(executor_, limit);
-  auto wait = timer.async_wait(use_tuple);
-  std::variant<std::tuple<error_code, std::size_t>, std::tuple<error_code>> r;
+  arm(deadline_after(limit));
+  error_code ec;
   if (tls_active_) {
-    auto op = asio::async_write(*tls_, asio::buffer(data.data(), data.size()), use_tuple);
-    r = co_await (std::move(op) || std::move(wait));
+    std::tie(ec, std::ignore) = co_await asio::async_write(*tls_, asio::buffer(data.data(), data.size()), use_tuple);
   } else {
-    auto op = asio::async_write(socket_, asio::buffer(data.data(), data.size()), use_tuple);
-    r = co_await (std::move(op) || std::move(wait));
+    std::tie(ec, std::ignore) = co_await asio::async_write(socket_, asio::buffer(data.data(), data.size()), use_tuple);
   }
-  if (r.index() == 1) {
-    close();
-    co_return asio::error::timed_out;
-  }
-  co_return std::get<0>(std::get<0>(r));
+  disarm();
+  ec = timed(ec);
+  if (ec == asio::error::timed_out) close();
+  co_return ec;
 }
 
-asio::awaitable<error_code> ClientSession::read_more(asio::steady_timer& deadline) {
+asio::awaitable<error_code> ClientSession::read_more(Clock::time_point deadline) {
   if (!socket_.is_open()) co_return asio::error::not_connected;
-  std::array<char, 16 * 1024> buf;
-  auto wait = deadline.async_wait(use_tuple);
-  std::variant<std::tuple<error_code, std::size_t>, std::tuple<error_code>> r;
-  if (tls_active_) {
-    auto op = tls_->async_read_some(asio::buffer(buf), use_tuple);
-    r = co_await (std::move(op) || std::move(wait));
-  } else {
-    auto op = socket_.async_read_some(asio::buffer(buf), use_tuple);
-    r = co_await (std::move(op) || std::move(wait));
-  }
-  if (r.index() == 1) {
+  if (Clock::now() >= deadline) {
     close();
     co_return asio::error::timed_out;
   }
-  const auto [ec, n] = std::get<0>(r);
+  if (!read_buffer_) read_buffer_ = std::make_unique_for_overwrite<char[]>(read_chunk);
+  const auto buf = asio::buffer(read_buffer_.get(), read_chunk);
+  arm(deadline);
+  error_code ec;
+  std::size_t n = 0;
+  if (tls_active_) {
+    std::tie(ec, n) = co_await tls_->async_read_some(buf, use_tuple);
+  } else {
+    std::tie(ec, n) = co_await socket_.async_read_some(buf, use_tuple);
+  }
+  disarm();
+  ec = timed(ec);
+  if (ec == asio::error::timed_out) {
+    close();
+    co_return ec;
+  }
   if (ec) co_return ec;
-  rbuf_.append(buf.data(), n);
+  rbuf_.append(read_buffer_.get(), n);
   co_return error_code{};
 }
 
@@ -319,7 +383,7 @@ std::optional<std::string> ClientSession::take_line() {
 asio::awaitable<ClientSession::ReadResult> ClientSession::read_reply(Duration limit) {
   // One deadline for the whole (possibly multi-line) reply; RFC 5321 §4.2.1 multi-line replies
   // are assembled by the sans-I/O parser.
-  asio::steady_timer deadline(executor_, limit);
+  const Clock::time_point deadline = deadline_after(limit);
   for (int reads = 0; reads < max_reads_per_reply; ++reads) {
     while (auto line = take_line()) {
       switch (parser_.feed(*line)) {
@@ -381,12 +445,10 @@ asio::awaitable<std::optional<HostFailure>> ClientSession::open() {
   if (!ec && options_.source) socket_.bind(asio::ip::tcp::endpoint(*options_.source, 0), ec);
   if (ec) co_return connect_failure(ec);
   {
-    asio::steady_timer timer(executor_, options_.timeouts.connect);
-    auto op = socket_.async_connect(options_.peer, use_tuple);
-    auto wait = timer.async_wait(use_tuple);
-    auto r = co_await (std::move(op) || std::move(wait));
-    if (r.index() == 1) co_return connect_failure(asio::error::timed_out);
-    if (const auto [cec] = std::get<0>(r); cec) co_return connect_failure(cec);
+    arm(deadline_after(options_.timeouts.connect));
+    const auto [connect_ec] = co_await socket_.async_connect(options_.peer, use_tuple);
+    disarm();
+    if (const error_code cec = timed(connect_ec)) co_return connect_failure(cec);
   }
   // No Nagle: a pipelined batch or the last body chunk must not wait for a delayed ACK.
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
@@ -509,11 +571,10 @@ asio::awaitable<std::optional<HostFailure>> ClientSession::start_tls() {
   error_code hec;
   const auto handshake_started = std::chrono::steady_clock::now();
   {
-    asio::steady_timer timer(executor_, limit);
-    auto op = tls_->async_handshake(asio::ssl::stream_base::client, use_tuple);
-    auto wait = timer.async_wait(use_tuple);
-    auto h = co_await (std::move(op) || std::move(wait));
-    hec = h.index() == 1 ? error_code(asio::error::timed_out) : std::get<0>(std::get<0>(h));
+    arm(deadline_after(limit));
+    const auto [handshake_ec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, use_tuple);
+    disarm();
+    hec = timed(handshake_ec);
   }
   handshake_time_ = since(handshake_started);
   const bool auth_required =

@@ -44,6 +44,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -250,7 +251,12 @@ class ClientSession {
 
   // I/O with a deadline; a timeout closes the socket. Errors are values.
   boost::asio::awaitable<boost::system::error_code> write_all(std::string_view data, Duration limit);
-  boost::asio::awaitable<boost::system::error_code> read_more(boost::asio::steady_timer& deadline);
+  boost::asio::awaitable<boost::system::error_code> read_more(std::chrono::steady_clock::time_point deadline);
+  // The session's one deadline timer (client_session.cpp, "I/O primitives").
+  struct Watch;
+  void arm(std::chrono::steady_clock::time_point deadline);
+  void disarm();
+  [[nodiscard]] boost::system::error_code timed(const boost::system::error_code& ec) const;
   boost::asio::awaitable<ReadResult> read_reply(Duration limit);
   // A command and its reply (no pipelining).
   boost::asio::awaitable<ReadResult> chat(std::string_view command, Duration limit);
@@ -269,6 +275,9 @@ class ClientSession {
   std::optional<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
   bool tls_active_ = false;
   std::string rbuf_;             // received, not yet parsed
+  std::unique_ptr<char[]> read_buffer_;  // what one read may bring (16 KiB), made at the first read
+  boost::asio::steady_timer deadline_timer_;
+  std::shared_ptr<Watch> watch_;  // shared with the timer's pending handler, which may outlive us
   std::string protocol_error_;   // why the last read_reply failed with protocol_error
   ReplyParser parser_;
 

@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -398,9 +399,23 @@ asio::awaitable<void> run_proxied(std::shared_ptr<Server::State> state, std::sha
 // Declared here (needs State): the accept loop, one coroutine per listener.
 asio::awaitable<void> accept_loop(std::shared_ptr<Server::State> state);
 
+namespace {
+
+// A new session's strand. Over the io_context's own executor type when that is what the Server
+// was given (always, in the relay): strand<io_context::executor_type> fits in any_io_executor's
+// inline storage, while strand<any_io_executor> does not, so then every copy of the session's
+// executor — one per asynchronous operation, for its work tracking — allocates (issue 12 §2:
+// measured ~4 heap allocations per command from this alone; server_session_alloc_test.cpp).
+asio::any_io_executor session_strand(const asio::any_io_executor& executor) {
+  if (const auto* io = executor.target<asio::io_context::executor_type>()) return asio::make_strand(*io);
+  return asio::make_strand(executor);
+}
+
+}  // namespace
+
 asio::awaitable<void> accept_loop(std::shared_ptr<Server::State> state) {
   for (;;) {
-    auto strand = asio::make_strand(state->executor);
+    auto strand = session_strand(state->executor);
     auto [ec, accepted] = co_await state->acceptor.async_accept(strand, use_tuple);
     // Read after each accept: Server::update() may have replaced them (a reload).
     const std::shared_ptr<const ServerSettings> snapshot = state->current();

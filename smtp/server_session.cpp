@@ -7,8 +7,10 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -22,6 +24,7 @@
 #include <chrono>
 #include <ctime>
 #include <optional>
+#include <tuple>
 #include <variant>
 #include <vector>
 
@@ -44,7 +47,6 @@ namespace danerelay::smtp {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 using boost::system::error_code;
-using namespace boost::asio::experimental::awaitable_operators;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -57,6 +59,12 @@ constexpr std::size_t max_auth_line = 12288;
 // RFC 4954 §5 AUTH= +500): allow this much more than limits.max_command_length for them.
 constexpr std::size_t mail_rcpt_extension_allowance = 1024;
 constexpr std::size_t read_chunk = 16 * 1024;
+// Between commands a session keeps at most this much buffer capacity; more (after DATA, a long
+// pipelined burst) is given back when it goes idle (issue 12 §3: idle sessions must be small).
+constexpr std::size_t idle_buffer_keep = 1024;
+// Wake-ups without data in one plain read (readiness can be spurious); each waits for readiness,
+// and the deadline bounds them in time as well.
+constexpr int max_empty_wakeups = 1000;
 constexpr std::size_t max_pending_replies = 64 * 1024;  // flush the reply buffer beyond this
 constexpr int max_commands = 1000000;                   // per connection, besides every other limit
 constexpr std::size_t max_data_reads = std::size_t{1} << 26;
@@ -130,9 +138,14 @@ struct ServerSession::Impl {
   };
 
   Impl(tcp::socket s, std::shared_ptr<const ServerSettings> st, MessageStore& m, std::optional<asio::ip::address> client)
-      : socket(std::move(s)), executor(socket.get_executor()), settings(std::move(st)), store(m),
-        log(settings->log ? settings->log : spdlog::default_logger()), hostname(settings->hostname) {
+      : socket(std::move(s)), executor(socket.get_executor()), watchdog_timer(executor), settings(std::move(st)),
+        store(m), log(settings->log ? settings->log : spdlog::default_logger()), hostname(settings->hostname) {
     error_code ec;
+    // Plain reads are tried at once and return would_block when the client has sent nothing
+    // (read_more); Asio's own operations (writes, TLS) behave the same either way.
+    socket.non_blocking(true, ec);
+    ec.clear();
+    // The client a PROXY header named, or the peer itself.
     auto address = client ? *client : socket.remote_endpoint(ec).address();
     if (address.is_v6() && address.to_v6().is_v4_mapped()) {
       address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
@@ -161,52 +174,120 @@ struct ServerSession::Impl {
   }
 
   // ---- I/O -------------------------------------------------------------------------------------
+  //
+  // Time limits (issue 12 §2). Each timed step — a read, a write, the TLS handshake — is ONE
+  // direct operation on the socket. The session has one timer and one watchdog coroutine for its
+  // whole life (started by run()); a step only writes its deadline into `step_deadline` (arm)
+  // and clears it when the operation completes (disarm). When the deadline passes with the step
+  // still pending, the watchdog sets `step_timed_out` and cancels the socket's operations; the
+  // step sees operation_aborted and reports asio::error::timed_out (timed()), which is what the
+  // callers have always seen. Before this, every step was `co_await (op || timer.async_wait())`:
+  // a co_spawn per branch, a timer constructed and destroyed, several allocations per command.
+  //
+  // The watchdog sleeps until the timer's expiry and re-reads `step_deadline` when it wakes, so
+  // arming a deadline later than that expiry — the usual case: each command's deadline is later
+  // than the last — touches no timer at all. Only an earlier deadline (goodbye's 10 s, a short
+  // first limit after an idle wait) moves the timer, which wakes the watchdog to re-arm.
 
-  // One read, abandoned at `deadline` (an absolute time: the limits bound whole lines and all of
-  // DATA, not single reads, so that a byte now and then cannot hold the session; deadline.hpp).
+  void arm(Clock::time_point deadline) {
+    step_timed_out = false;
+    step_deadline = deadline;
+    if (deadline < watchdog_timer.expiry()) watchdog_timer.expires_at(deadline);
+  }
+  void disarm() { step_deadline = Clock::time_point::max(); }
+  // A step's result: aborted by the watchdog is a timeout; aborted otherwise (stop()) is not.
+  [[nodiscard]] error_code timed(const error_code& ec) const {
+    if (ec == asio::error::operation_aborted && step_timed_out) return asio::error::timed_out;
+    return ec;
+  }
+
+  // Runs beside the conversation for the session's life; run() ends it (by cancellation) when
+  // the conversation is over, before the Impl can go away. It touches only the timer, the two
+  // step fields and the socket, all members; it never outlives run().
+  asio::awaitable<void> watchdog() {
+    for (;;) {
+      watchdog_timer.expires_at(step_deadline);  // max while no step is pending
+      (void)co_await watchdog_timer.async_wait(use_tuple);
+      // Cancelled by run(): the conversation is over. Checked whatever the wait returned (the
+      // cancellation can come after the timer fired), never by awaiting again (which would throw).
+      if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) co_return;
+      // Woken early (an earlier deadline was armed) or late (the step already finished or moved
+      // its deadline on): only a deadline that has passed counts.
+      if (Clock::now() >= step_deadline) {
+        step_timed_out = true;
+        step_deadline = Clock::time_point::max();
+        error_code ignored;
+        socket.cancel(ignored);  // the step's operation completes with operation_aborted
+      }
+    }
+  }
+
+  // Reads what the client has sent, appending it to rbuf; waits for it until `deadline` (an
+  // absolute time: the limits bound whole lines and all of DATA, not single reads, so that a byte
+  // now and then cannot hold the session; deadline.hpp).
+  //
+  // Memory (issue 12 §3): plain reads go into a per-thread scratch array (no suspension between
+  // the read and the copy, so sessions sharing the thread cannot interleave), and rbuf grows by
+  // exactly the bytes that arrived. While the client is silent the session waits for readiness,
+  // holding no read buffer: an idle session keeps only rbuf/wbuf capacity, at most
+  // idle_buffer_keep each. Over TLS, OpenSSL may hold decrypted bytes the socket no longer
+  // shows, so the read goes through the stream into the session's TLS buffer (allocated at the
+  // handshake, with the stream's own much larger buffers).
   asio::awaitable<error_code> read_more(Clock::time_point deadline) {
     if (!socket.is_open()) co_return asio::error::not_connected;
     if (Clock::now() >= deadline) co_return asio::error::timed_out;
-    std::array<char, read_chunk> buf;
-    asio::steady_timer timer(executor, deadline);
-    auto wait = timer.async_wait(use_tuple);
-    std::variant<std::tuple<error_code, std::size_t>, std::tuple<error_code>> r;
     if (tls) {
-      auto op = tls->async_read_some(asio::buffer(buf), use_tuple);
-      r = co_await (std::move(op) || std::move(wait));
-    } else {
-      auto op = socket.async_read_some(asio::buffer(buf), use_tuple);
-      r = co_await (std::move(op) || std::move(wait));
+      arm(deadline);
+      const auto [ec, n] = co_await tls->async_read_some(asio::buffer(tls_read_buffer.get(), read_chunk), use_tuple);
+      disarm();
+      rbuf.append(tls_read_buffer.get(), n);
+      co_return timed(ec);
     }
-    if (r.index() == 1) co_return asio::error::timed_out;
-    const auto [ec, n] = std::get<0>(r);
-    rbuf.append(buf.data(), n);
-    co_return ec;
+    thread_local std::array<char, read_chunk> scratch;
+    for (int wakeups = 0; wakeups < max_empty_wakeups; ++wakeups) {
+      error_code ec;
+      const std::size_t n = socket.read_some(asio::buffer(scratch), ec);
+      if (ec != asio::error::would_block && ec != asio::error::try_again) {
+        rbuf.append(scratch.data(), n);
+        co_return ec;
+      }
+      if (rbuf.empty()) release_idle_buffers();
+      arm(deadline);
+      const auto [wait_ec] = co_await socket.async_wait(tcp::socket::wait_read, use_tuple);
+      disarm();
+      if (wait_ec) co_return timed(wait_ec);
+    }
+    co_return asio::error::timed_out;  // readiness without data, again and again: treat as a stall
+  }
+
+  // The session waits for its client with nothing to parse and nothing to send: give back what
+  // a burst made the buffers grow to (std::string keeps its capacity through erase/clear).
+  void release_idle_buffers() {
+    if (rbuf.capacity() > idle_buffer_keep) std::string().swap(rbuf);
+    if (wbuf.empty() && wbuf.capacity() > idle_buffer_keep) std::string().swap(wbuf);
   }
 
   asio::awaitable<error_code> write_raw(std::string_view data, config::Duration limit) {
     if (!socket.is_open()) co_return asio::error::not_connected;
-    asio::steady_timer timer(executor, limit);
-    auto wait = timer.async_wait(use_tuple);
-    std::variant<std::tuple<error_code, std::size_t>, std::tuple<error_code>> r;
+    arm(deadline_after(Clock::now(), limit));
+    error_code ec;
     if (tls) {
-      auto op = asio::async_write(*tls, asio::buffer(data.data(), data.size()), use_tuple);
-      r = co_await (std::move(op) || std::move(wait));
+      std::tie(ec, std::ignore) = co_await asio::async_write(*tls, asio::buffer(data.data(), data.size()), use_tuple);
     } else {
-      auto op = asio::async_write(socket, asio::buffer(data.data(), data.size()), use_tuple);
-      r = co_await (std::move(op) || std::move(wait));
+      std::tie(ec, std::ignore) = co_await asio::async_write(socket, asio::buffer(data.data(), data.size()), use_tuple);
     }
-    if (r.index() == 1) co_return asio::error::timed_out;
-    co_return std::get<0>(std::get<0>(r));
+    disarm();
+    co_return timed(ec);
   }
 
   // RFC 2920 §3.2: replies are queued and sent when the client's input is exhausted (or before a
   // reply the client must see before it may go on: 354, 334, STARTTLS's 220, 221, 421, 521).
   asio::awaitable<bool> flush() {
     if (wbuf.empty()) co_return true;
-    const std::string out = std::move(wbuf);
+    // Written from wbuf itself (nothing appends to it while this coroutine waits: the session is
+    // one sequence), then cleared, keeping its capacity for the next replies.
+    const error_code ec = co_await write_raw(wbuf, settings->limits.command_timeout);
     wbuf.clear();
-    const error_code ec = co_await write_raw(out, settings->limits.command_timeout);
     if (ec) {
       lost(ec);
       co_return false;
@@ -226,10 +307,9 @@ struct ServerSession::Impl {
   // The last words: reply, flush (bounded), close.
   asio::awaitable<void> goodbye(std::string_view line) {
     reply(line);
-    const std::string out = std::move(wbuf);
-    wbuf.clear();
     const auto limit = std::chrono::duration_cast<config::Duration>(final_write_limit);
-    (void)co_await write_raw(out, limit);
+    (void)co_await write_raw(wbuf, limit);
+    wbuf.clear();
     close();
   }
 
@@ -346,11 +426,10 @@ struct ServerSession::Impl {
     SSL_CTX_up_ref(ssl_ctx.get());   // the asio wrapper owns (and frees) one reference
     asio_ctx.emplace(ssl_ctx.get());
     tls.emplace(socket, *asio_ctx);
-    asio::steady_timer timer(executor, settings->limits.command_timeout);
-    auto op = tls->async_handshake(asio::ssl::stream_base::server, use_tuple);
-    auto wait = timer.async_wait(use_tuple);
-    auto r = co_await (std::move(op) || std::move(wait));
-    const error_code ec = r.index() == 1 ? error_code(asio::error::timed_out) : std::get<0>(std::get<0>(r));
+    arm(deadline_after(Clock::now(), settings->limits.command_timeout));
+    const auto [handshake_ec] = co_await tls->async_handshake(asio::ssl::stream_base::server, use_tuple);
+    disarm();
+    const error_code ec = timed(handshake_ec);
     if (ec) {
       log->info("SSL_accept error from {}: {}", namaddr, ec == asio::error::timed_out ? "timed out" : ec.message());
       tls.reset();
@@ -358,6 +437,7 @@ struct ServerSession::Impl {
       co_return false;
     }
     tls_active = true;
+    if (!tls_read_buffer) tls_read_buffer = std::make_unique_for_overwrite<char[]>(read_chunk);
     SSL* ssl = tls->native_handle();
     const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl);
     int alg_bits = 0;
@@ -787,7 +867,22 @@ struct ServerSession::Impl {
     namaddr = client_name + "[" + client_address + "]";
   }
 
+  // The conversation and, beside it, the watchdog (see "Time limits" above), as one parallel
+  // group: when the conversation ends — returns or throws — the group cancels the watchdog's wait
+  // and awaits it, so neither outlives run(). (Not `talk() || watchdog()`: that waits for one
+  // *success*, and a conversation that threw would leave run() waiting on the watchdog for good.)
+  // The session's only co_spawns.
   asio::awaitable<void> run() {
+    auto [order, talk_error, watchdog_error] =
+        co_await asio::experimental::make_parallel_group(asio::co_spawn(executor, talk(), asio::deferred),
+                                                         asio::co_spawn(executor, watchdog(), asio::deferred))
+            .async_wait(asio::experimental::wait_for_one(), asio::deferred);
+    if (talk_error) std::rethrow_exception(talk_error);
+    // The watchdog ends only when cancelled, after the conversation; first, it would be a bug.
+    if (order[0] == 1 && watchdog_error) std::rethrow_exception(watchdog_error);
+  }
+
+  asio::awaitable<void> talk() {
     co_await name_client();
     log->info("connect from {}", namaddr);
     if (settings->listener.tls == config::Listener::Tls::implicit) {
@@ -924,6 +1019,9 @@ struct ServerSession::Impl {
 
   tcp::socket socket;
   asio::any_io_executor executor;
+  asio::steady_timer watchdog_timer;                      // the session's only timer (I/O above)
+  Clock::time_point step_deadline = Clock::time_point::max();  // the pending step's; max: none
+  bool step_timed_out = false;                            // the watchdog cancelled the pending step
   std::shared_ptr<const ServerSettings> settings;
   MessageStore& store;
   std::shared_ptr<spdlog::logger> log;
@@ -939,6 +1037,7 @@ struct ServerSession::Impl {
   std::shared_ptr<SSL_CTX> ssl_ctx;
   std::optional<asio::ssl::context> asio_ctx;
   std::optional<asio::ssl::stream<tcp::socket&>> tls;
+  std::unique_ptr<char[]> tls_read_buffer;  // read_chunk bytes, from the first handshake on
   bool tls_active = false;
   std::string tls_summary;
 

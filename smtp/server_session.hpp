@@ -39,7 +39,10 @@
 // Time limits are deadlines, not idle timers (smtp/deadline.hpp): a command line must arrive
 // within limits.command_timeout of when its reading starts; a DATA line within data_timeout of
 // the previous line's end, and all of DATA within data_timeout + bytes / min_data_rate. Expiry:
-// "421 4.4.2 HOST Error: timeout exceeded", close.
+// "421 4.4.2 HOST Error: timeout exceeded", close. One timer serves them all: a watchdog coroutine
+// beside the conversation cancels the socket when the pending step's deadline passes (issue 12 §2,
+// "Time limits" in server_session.cpp); nothing is allocated per command, and an idle session
+// holds no read buffer (a few KiB in all: bench/idle_sessions_bench).
 //
 // Reply texts and log lines follow Postfix smtpd (log parsers key on them): "connect from
 // unknown[192.0.2.1]", "QID: client=unknown[192.0.2.1], sasl_method=LOGIN, sasl_username=u",

@@ -793,6 +793,39 @@ TEST_F(ServerTest, SlowCommandLineHitsTheCommandDeadline) {
   EXPECT_NE(logs().find("timeout after EHLO from unknown[127.0.0.1]"), std::string::npos) << logs();
 }
 
+// Issue 12 §2: the session's watchdog ends a timed step by cancelling the socket; over TLS that
+// must abort the stream's read (a composed operation over the socket) just the same, and the 421
+// still goes out over TLS.
+TEST_F(ServerTest, SilentClientOverTlsTimesOutAndHearsWhy) {
+  auto s = settings();
+  s.limits.command_timeout = std::chrono::seconds(1);
+  Client c(start(s));
+  tls_hello(c);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(c.reply(), "421 4.4.2 relay.test Error: timeout exceeded");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2500));
+  EXPECT_TRUE(c.closed());
+  EXPECT_NE(logs().find("timeout after EHLO from unknown[127.0.0.1]"), std::string::npos) << logs();
+}
+
+// The handshake is a timed step too (command_timeout): a client that says STARTTLS and then
+// nothing is dropped, and the log says why.
+TEST_F(ServerTest, ClientThatNeverHandshakesAfterStarttlsIsDropped) {
+  auto s = settings();
+  s.limits.command_timeout = std::chrono::milliseconds(300);
+  Client c(start(s));
+  hello(c);
+  c.send("STARTTLS\r\n");
+  ASSERT_EQ(c.reply(), "220 2.0.0 Ready to start TLS");
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(c.closed());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2500));
+  for (int i = 0; i < 100 && logs().find("SSL_accept error") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_NE(logs().find("SSL_accept error from unknown[127.0.0.1]: timed out"), std::string::npos) << logs();
+}
+
 // Finding 4, DATA: one header line trickled a byte at a time must finish within data_timeout
 // (Postfix smtpd_per_record_deadline).
 TEST_F(ServerTest, DataLineTrickledByteByByteHitsTheLineDeadline) {
