@@ -121,6 +121,17 @@ QueuedMessage make_message(int i, const std::string& domain, const fs::path& spo
   return m;
 }
 
+// Message i of a queue after an outage: to one of the kDomains destinations, deferred once, next
+// attempt in an hour.
+QueuedMessage deferred_message(std::size_t i, const fs::path& spool, std::int64_t now_s) {
+  const std::string domain = fmt::format("dest{:02}.example", i % kDomains);
+  QueuedMessage m = make_message(static_cast<int>(i), domain, spool);
+  deferred_state(m.state.recipients[0], domain, now_s);
+  m.state.attempts = 1;
+  m.state.next_attempt = (now_s + 3600) * 1000;
+  return m;
+}
+
 struct Phase {
   std::size_t n = 0;
   double seconds = 0;
@@ -161,11 +172,7 @@ void restart(std::size_t n, const fs::path& dir, const config::Config& cfg) {
     std::size_t done = 0, failed = 0;
     const auto t0 = Steady::now();
     for (std::size_t i = 0; i < n; ++i) {
-      const std::string domain = fmt::format("dest{:02}.example", i % kDomains);
-      QueuedMessage m = make_message(static_cast<int>(i), domain, so.directory);
-      deferred_state(m.state.recipients[0], domain, now_s);
-      m.state.attempts = 1;
-      m.state.next_attempt = (now_s + 3600) * 1000;
+      QueuedMessage m = deferred_message(i, so.directory, now_s);
       asio::co_spawn(io, commit_one(&spool, body, m.envelope, m.state, &done, &failed), asio::detached);
       if (i % 512 == 511) {
         while (done + failed + 2048 < i) io.run_one_for(std::chrono::milliseconds(100));  // bounded backlog
@@ -278,11 +285,7 @@ void run(std::size_t n, const fs::path& dir, bool live, double drain_limit_s) {
     std::vector<QueuedMessage> recovered;
     recovered.reserve(n);
     for (std::size_t i = 0; i < n; ++i) {
-      const std::string domain = fmt::format("dest{:02}.example", i % kDomains);
-      QueuedMessage m = make_message(static_cast<int>(i), domain, so.directory);
-      deferred_state(m.state.recipients[0], domain, now_s);
-      m.state.attempts = 1;
-      m.state.next_attempt = (now_s + 3600) * 1000;
+      QueuedMessage m = deferred_message(i, so.directory, now_s);
       recovered.push_back(std::move(m));
     }
     load.before = memory();  // the recovered vector is not the manager's: it is gone after load
