@@ -204,7 +204,6 @@ class QueueManager final : public QueueControl {
   std::set<std::pair<std::int64_t, Lane*>> pending_;
   std::size_t lane_cap_ = 0;    // attempts in flight per lane (refresh_caps)
   std::size_t total_cap_ = 0;   // and in all
-  bool run_posted_ = false;     // a run_due() is posted and has not run yet
   std::shared_ptr<QueueClock> clock_;
   std::unique_ptr<QueueClock::Alarm> alarm_;   // the earliest due message
   std::int64_t timer_due_ = INT64_MAX;

@@ -11,8 +11,8 @@ std::string verify_error_name(long error) {
   return std::to_string(error) + " (" + X509_verify_cert_error_string(error) + ")";
 }
 
-void expect_rejected(const Handshake& h, long error, int depth, std::source_location where) {
-  const ::testing::ScopedTrace trace(where.file_name(), static_cast<int>(where.line()),
+void expect_rejected(const Handshake& h, long error, int depth, const char* file, int line) {
+  const ::testing::ScopedTrace trace(file, line,
                                      "expected rejection for " + verify_error_name(error));
   EXPECT_FALSE(h.client_done) << "the client must abort the handshake (D-39, D-45)";
   EXPECT_FALSE(h.report.established);
@@ -32,8 +32,8 @@ void expect_rejected(const Handshake& h, long error, int depth, std::source_loca
 }
 
 void expect_handshake_failure(const Handshake& h, std::string_view client_reason, std::string_view server_reason,
-                              std::source_location where) {
-  const ::testing::ScopedTrace trace(where.file_name(), static_cast<int>(where.line()), "expected handshake failure");
+                              const char* file, int line) {
+  const ::testing::ScopedTrace trace(file, line, "expected handshake failure");
   EXPECT_FALSE(h.client_done);
   EXPECT_FALSE(h.server_done);
   EXPECT_FALSE(h.report.established);

@@ -4,7 +4,6 @@
 // was meant). Used by handshake_test.cpp and end_to_end_test.cpp.
 #pragma once
 
-#include <source_location>
 #include <string>
 #include <string_view>
 
@@ -14,6 +13,9 @@ namespace danerelay::tls::testing {
 
 inline constexpr int kAnyDepth = -2;
 
+// The caller's file and line for the failure messages, as default arguments: __builtin_FILE and
+// __builtin_LINE, because std::source_location is not usable with clang 14 on libstdc++ 12.
+
 // "62 (hostname mismatch)".
 [[nodiscard]] std::string verify_error_name(long error);
 
@@ -22,12 +24,12 @@ inline constexpr int kAnyDepth = -2;
 // SSL_get_verify_result say, at chain depth `depth` unless kAnyDepth; OpenSSL names no DANE
 // authority (SSL_get0_dane_authority < 0: no matched record). Another verify error, another
 // depth or a failure outside certificate verification fails the test.
-void expect_rejected(const Handshake& h, long error, int depth = kAnyDepth,
-                     std::source_location where = std::source_location::current());
+void expect_rejected(const Handshake& h, long error, int depth = kAnyDepth, const char* file = __builtin_FILE(),
+                     int line = __builtin_LINE());
 
 // The handshake failed before any certificate was judged (protocol version, cipher suites): no
 // verification failure, and the OpenSSL error text on each side contains the given reason.
 void expect_handshake_failure(const Handshake& h, std::string_view client_reason, std::string_view server_reason,
-                              std::source_location where = std::source_location::current());
+                              const char* file = __builtin_FILE(), int line = __builtin_LINE());
 
 }  // namespace danerelay::tls::testing
