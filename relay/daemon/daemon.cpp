@@ -142,6 +142,10 @@ asio::awaitable<void> every(std::chrono::microseconds every, std::function<void(
 int run_daemon(config::Config cfg) {
   auto log = logger("main");
   asio::io_context io(1);
+  // Registered first: a signal from here on waits in the set until the loop handles it. Registered
+  // after the listeners opened, a SIGHUP sent as soon as they were logged (a reload right after a
+  // start, as a test or `systemctl reload` does) met the default action and killed the daemon.
+  asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   std::unique_ptr<dns::UnboundResolver> resolver;
   dns::TrustAnchor anchor;
   try {
@@ -378,7 +382,6 @@ int run_daemon(config::Config cfg) {
     }
   };
 
-  asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   std::function<void()> wait_signal;
   wait_signal = [&] {
     signals.async_wait([&](boost::system::error_code ec, int signo) {
