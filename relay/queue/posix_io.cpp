@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <limits.h>
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -28,6 +30,34 @@ int write_all(int fd, std::string_view data) {
       return errno;
     }
     data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return 0;
+}
+
+int writev_all(int fd, const std::vector<std::string_view>& parts) {
+  std::vector<iovec> iov;
+  iov.reserve(std::min<std::size_t>(parts.size(), IOV_MAX));
+  std::size_t next = 0;
+  while (next < parts.size()) {
+    iov.clear();
+    while (next < parts.size() && iov.size() < IOV_MAX) {
+      if (!parts[next].empty()) iov.push_back(iovec{const_cast<char*>(parts[next].data()), parts[next].size()});
+      ++next;
+    }
+    std::size_t first = 0;
+    while (first < iov.size()) {
+      const ssize_t n = ::writev(fd, iov.data() + first, static_cast<int>(std::min<std::size_t>(iov.size() - first, IOV_MAX)));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return errno;
+      }
+      auto done = static_cast<std::size_t>(n);
+      while (first < iov.size() && done >= iov[first].iov_len) done -= iov[first++].iov_len;
+      if (first < iov.size()) {
+        iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + done;
+        iov[first].iov_len -= done;
+      }
+    }
   }
   return 0;
 }

@@ -43,6 +43,9 @@ class UniqueFd {
 [[nodiscard]] std::string errno_text(std::string_view op, const std::filesystem::path& path, int err);
 // 0 or errno. Loops over short writes and EINTR.
 [[nodiscard]] int write_all(int fd, std::string_view data);
+// 0 or errno: all of `parts`, in order, at the file's current position, in as few writev
+// calls as IOV_MAX allows. Loops over short writes and EINTR.
+[[nodiscard]] int writev_all(int fd, const std::vector<std::string_view>& parts);
 // 0 or errno; a short read counts as EIO (the file shrank under us).
 [[nodiscard]] int pread_all(int fd, char* out, std::size_t size, std::uint64_t offset);
 // 0 or errno, EINTR retried.

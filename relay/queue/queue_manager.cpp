@@ -536,8 +536,14 @@ asio::awaitable<void> QueueManager::attempt(QueueId id) {
     m.state.next_attempt = now + wait.count();
     entry.flush_requested = false;
     MessageState state = m.state;
-    const SpoolResult r = co_await spool_.save(id, std::move(state));
+    // The attempt is over, so nothing reads the message: the spool may move it out of the
+    // segment log into its own file (it may wait for days), and says where it went.
+    const SpoolResult r = co_await spool_.save(id, std::move(state), true);
     if (!r.ok()) log_->error("{}: cannot save queue state: {}", id.str(), r.error);
+    if (!r.body.empty()) {
+      m.envelope.body = r.body;
+      m.envelope.body_offset = r.body_offset;
+    }
     finished = entry.removed;  // an operator deleted it meanwhile
   }
   if (finished) {
@@ -602,9 +608,7 @@ asio::awaitable<bool> QueueManager::queue_notice(QueueId id, DsnKind kind, std::
   // The spool never replaces a message file: a failed commit whose name is taken was a queue-id
   // collision (a clock that stepped back, ids of files this process did not load). That id is
   // somebody else's; a fresh one, above it, is ours.
-  for (int retry = 0; !r.ok() && retry < kCollisionRetries; ++retry) {
-    std::error_code ec;
-    if (!std::filesystem::exists(spool_.directory() / "msg" / env.id.str(), ec)) break;
+  for (int retry = 0; !r.ok() && r.id_taken && retry < kCollisionRetries; ++retry) {
     bounce_log_->warn("{}: queue id {} is taken in the spool; the notice gets a fresh one", id.str(), env.id.str());
     QueueId::not_below(env.id, clock_->wall());
     env.id = QueueId::next(clock_->wall());

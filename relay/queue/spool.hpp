@@ -1,13 +1,21 @@
-// relay/queue/spool.hpp — the durable queue on disk: one file per message, made durable before the
-// SMTP server says 250, with group commit so that one flush carries many messages, and a small
-// per-message state file replaced atomically after every delivery attempt.
+// relay/queue/spool.hpp — the durable queue on disk: every message made durable before the SMTP
+// server says 250, with group commit so that one flush carries many messages, and a small
+// per-message state file replaced atomically after a delivery attempt.
 //
 // Layout under the spool directory (created 0700):
-//   tmp/QID        being received; never acknowledged; deleted by recover()
-//   msg/QID        the message: [message bytes][envelope record][fixed-size trailer with magic,
-//                  lengths and a checksum]. Written to tmp/, flushed, renamed here, directory
-//                  flushed. Immutable afterwards. A file whose trailer does not check out is a
-//                  crash leftover and is discarded.
+//   seg/SSSS…     the segment log, where messages below 256 KiB go: append-only files of
+//                 self-checking records (spool_format.hpp), one flush per round for all of them.
+//                 A "message" record queues a message; a "done" record retires messages (delivered,
+//                 removed, or moved to msg/). A segment is deleted once nothing in it is queued and
+//                 every older segment is gone.
+//   tmp/QID        a large message being received (streamed in 256 KiB pieces), or a message being
+//                  moved out of the log; never acknowledged; deleted by recover()
+//   msg/QID        a message in its own file: [message bytes][envelope record][fixed-size trailer
+//                  with magic, lengths and a checksum]. Written to tmp/, flushed, renamed here,
+//                  directory flushed. Immutable afterwards. Large messages go here at once; a
+//                  message in the log moves here when its first attempt leaves it queued
+//                  (save(..., relocate)), so that mail waiting for days does not pin segments.
+//                  When both exist (a crash right after a move), msg/ wins.
 //   state/QID      MessageState, replaced by write-new + flush + rename (+ directory flush).
 //                  Missing → the initial state (every recipient pending).
 //
@@ -43,6 +51,9 @@ struct SpoolOptions {
   std::filesystem::path directory;
   std::uint64_t min_free_space = 0;   // queue.min_free_space
   std::size_t max_batch = 256;        // most messages one flush carries
+  // A segment of the log takes no more appends once it holds this much: small enough that a
+  // few messages waiting long (until their first attempt ends) pin little disk.
+  std::uint64_t segment_bytes = 16 * 1024 * 1024;
   // Test hook, empty in production: called on the disk thread right after each successful
   // "fdatasync" (file), "rename" (path = the new name), "unlink" and "fsync" (directory), so a
   // test can check the durability order without strace.
@@ -63,7 +74,16 @@ struct SpoolStats {
 // What commit/save/remove report: empty error = success.
 struct SpoolResult {
   std::string error;
+  bool id_taken = false;  // commit: the queue id is already in the spool (a clock step); take another
+  // commit, and a relocating save that moved the message: where its bytes are now.
+  std::string body;
+  std::uint64_t body_offset = 0;
   [[nodiscard]] bool ok() const noexcept { return error.empty(); }
+  static SpoolResult failed(std::string why) {
+    SpoolResult r;
+    r.error = std::move(why);
+    return r;
+  }
 };
 
 class Spool {
@@ -77,9 +97,10 @@ class Spool {
   Spool(const Spool&) = delete;
   Spool& operator=(const Spool&) = delete;
 
-  // At start, before serving: deletes tmp/ leftovers, discards incomplete or corrupt msg/ files
-  // and orphan state files (each with a warning), and returns every complete message with its
-  // state, oldest first. Synchronous.
+  // At start, before serving (before any other call): deletes tmp/ leftovers, discards incomplete
+  // or corrupt msg/ files, damaged log records and orphan state files (each with a warning), and
+  // returns every complete message with its state, oldest first. Synchronous. New records go to
+  // a new segment.
   [[nodiscard]] std::vector<QueuedMessage> recover(std::vector<std::string>* warnings = nullptr);
 
   // Read-only view for `danerelay queue list/show` without a daemon: changes nothing on disk.
@@ -91,17 +112,21 @@ class Spool {
   // the disk thread; it never blocks.
   [[nodiscard]] std::unique_ptr<Writer> begin();
 
-  // Makes the written message durable under msg/ with `envelope` (whose id must be the writer's;
-  // body, body_offset and size are filled in). Group-committed: it completes after the flush that
-  // carried it. On error the temporary file is removed and nothing is queued.
+  // Makes the written message durable with `envelope` (whose id must be the writer's; body,
+  // body_offset and size are filled in on success): in the segment log, or under msg/ when it was
+  // large enough to be streamed. Group-committed: it completes after the flush that carried it.
+  // On error nothing is queued (id_taken says the id was somebody else's).
   [[nodiscard]] boost::asio::awaitable<SpoolResult> commit(std::unique_ptr<Writer> writer, Envelope& envelope);
   // Convenience for messages built in memory (bounces, delay notices).
   [[nodiscard]] boost::asio::awaitable<SpoolResult> commit(std::string message, Envelope& envelope);
 
   // Replaces the state file, crash-safe (write-new, flush, rename, directory flush; batched).
-  [[nodiscard]] boost::asio::awaitable<SpoolResult> save(QueueId id, MessageState state);
-  // Removes msg/QID, then state/QID, durably (a crash in between leaves an orphan state file,
-  // which recover() deletes).
+  // `relocate`: the message is not being read (its attempt is over) and may move from the log to
+  // msg/QID in the same round; the result's body then says where it is now, and the caller's
+  // envelope must follow. A failed move leaves it in the log (a warning), the save still counts.
+  [[nodiscard]] boost::asio::awaitable<SpoolResult> save(QueueId id, MessageState state, bool relocate = false);
+  // Removes the message durably: a done record in the log, or msg/QID unlinked; then state/QID
+  // (a crash in between leaves an orphan state file, which recover() deletes).
   [[nodiscard]] boost::asio::awaitable<SpoolResult> remove(QueueId id);
 
   // Free space on the spool's file system minus `size` is at least min_free_space (statvfs).

@@ -16,6 +16,7 @@ using json = nlohmann::json;
 
 constexpr std::array<char, 8> kMagic = {'D', 'R', 'S', 'P', 'O', 'O', 'L', '\n'};
 constexpr std::uint32_t kFormatVersion = 1;
+constexpr std::array<char, 8> kSegmentMagic = {'D', 'R', 'S', 'E', 'G', 'v', '1', '\n'};
 
 constexpr std::array<std::uint32_t, 256> make_crc_table() {
   std::array<std::uint32_t, 256> t{};
@@ -96,6 +97,64 @@ bool checksum_matches(std::string_view trailer, std::string_view record) {
   std::string zeroed(trailer);
   std::fill(zeroed.begin() + 12, zeroed.begin() + 16, '\0');
   return crc32(zeroed, crc32(record)) == stored;
+}
+
+std::string segment_name(std::uint64_t seq) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string n(16, '0');
+  for (int i = 15; i >= 0; --i, seq >>= 4) n[static_cast<std::size_t>(i)] = kHex[seq & 0xFU];
+  return n;
+}
+
+std::optional<std::uint64_t> parse_segment_name(std::string_view name) {
+  if (name.size() != 16) return std::nullopt;
+  std::uint64_t v = 0;
+  for (char c : name) {
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (d < 0) return std::nullopt;
+    v = (v << 4) | static_cast<std::uint64_t>(d);
+  }
+  return v;
+}
+
+std::string segment_header(SegmentRecord type, std::string_view a, std::string_view b) {
+  std::string h(kSegmentHeaderSize, '\0');
+  std::copy(kSegmentMagic.begin(), kSegmentMagic.end(), h.begin());
+  put_le(h.data() + 8, static_cast<std::uint32_t>(type), 4);
+  put_le(h.data() + 16, a.size(), 8);
+  put_le(h.data() + 24, b.size(), 8);
+  put_le(h.data() + 12, crc32(b, crc32(a, crc32(h))), 4);  // computed with the field still zero
+  return h;
+}
+
+std::optional<SegmentHeader> parse_segment_header(std::string_view header, std::uint64_t remaining, std::string* why) {
+  if (header.size() != kSegmentHeaderSize || !std::equal(kSegmentMagic.begin(), kSegmentMagic.end(), header.begin())) {
+    *why = "no record header";
+    return std::nullopt;
+  }
+  SegmentHeader h;
+  const auto type = get_le(header.data() + 8, 4);
+  if (type != static_cast<std::uint32_t>(SegmentRecord::message) && type != static_cast<std::uint32_t>(SegmentRecord::done)) {
+    *why = "unknown record type " + std::to_string(type);
+    return std::nullopt;
+  }
+  h.type = static_cast<SegmentRecord>(type);
+  h.a_length = get_le(header.data() + 16, 8);
+  h.b_length = get_le(header.data() + 24, 8);
+  if (h.a_length > kMaxEnvelopeRecord || h.b_length > remaining || h.a_length > remaining - h.b_length ||
+      (h.type == SegmentRecord::done && h.b_length != 0)) {
+    *why = "record lengths run past the end of the segment";
+    return std::nullopt;
+  }
+  return h;
+}
+
+bool segment_checksum_matches(std::string_view header, std::string_view payload) {
+  if (header.size() != kSegmentHeaderSize) return false;
+  const auto stored = static_cast<std::uint32_t>(get_le(header.data() + 12, 4));
+  std::string zeroed(header);
+  std::fill(zeroed.begin() + 12, zeroed.begin() + 16, '\0');
+  return crc32(payload, crc32(zeroed)) == stored;
 }
 
 // Strict UTF-8 (nlohmann's default): an address that is not valid UTF-8 makes commit() fail

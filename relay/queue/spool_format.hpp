@@ -12,6 +12,18 @@
 //            16  8  message length
 //            24  8  envelope record length
 // state/QID is the state record alone (JSON), replaced as a whole by save().
+//
+// SEGMENT FORMAT of seg/SSSSSSSSSSSSSSSS (16 hex digits: the segment's sequence number), the
+// append-only log that carries messages below the hand-off size: records one after another, each
+//   header:   0  8  magic "DRSEGv1\n"
+//             8  4  type: 1 message, 2 done
+//            12  4  CRC-32 (IEEE) over the header with this field zeroed, then the payload
+//            16  8  length A   message: the envelope record     done: the id list
+//            24  8  length B   message: the message bytes       done: 0
+//   payload: A bytes then B bytes. A done record's id list is queue ids, each followed by "\n":
+//            those messages are gone (delivered, removed, or moved to msg/ by save()).
+// The checksum covers the whole record, message bytes included: a record a crash cut short, or
+// one that never reached the disk in full, does not check out and is skipped.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +56,28 @@ struct Trailer {
 [[nodiscard]] std::optional<Trailer> parse_trailer(std::string_view trailer, std::uint64_t file_size, std::string* why);
 // Whether the trailer's checksum covers `record`.
 [[nodiscard]] bool checksum_matches(std::string_view trailer, std::string_view record);
+
+// ---- segments ----
+inline constexpr std::size_t kSegmentHeaderSize = 32;
+enum class SegmentRecord : std::uint32_t { message = 1, done = 2 };
+
+// The 16-hex-digit file name of segment `seq`, and back (nullopt for anything else).
+[[nodiscard]] std::string segment_name(std::uint64_t seq);
+[[nodiscard]] std::optional<std::uint64_t> parse_segment_name(std::string_view name);
+
+// The header of a record whose payload is `a` then `b`.
+[[nodiscard]] std::string segment_header(SegmentRecord type, std::string_view a, std::string_view b);
+
+struct SegmentHeader {
+  SegmentRecord type = SegmentRecord::message;
+  std::uint64_t a_length = 0;
+  std::uint64_t b_length = 0;
+};
+// Checks magic, type and that the payload fits in the `remaining` bytes after the header;
+// nullopt with the reason in *why otherwise. `header` is kSegmentHeaderSize bytes.
+[[nodiscard]] std::optional<SegmentHeader> parse_segment_header(std::string_view header, std::uint64_t remaining, std::string* why);
+// Whether the header's checksum covers `payload` (A then B).
+[[nodiscard]] bool segment_checksum_matches(std::string_view header, std::string_view payload);
 
 // Strict UTF-8 (nlohmann's default): an address that is not valid UTF-8 makes this throw, so
 // commit() fails rather than store it altered.

@@ -542,7 +542,7 @@ std::size_t completion(const std::vector<std::string>& lines, std::size_t line) 
   return lines.size();
 }
 
-TEST_F(RelayEndToEnd, MessageDataAndDirectoryEntryAreFlushedBeforeThe250) {
+TEST_F(RelayEndToEnd, TheLogRecordAndTheSegmentNameAreFlushedBeforeThe250) {
   if (std::system("strace -V >/dev/null 2>&1") != 0) GTEST_SKIP() << "strace is not installed";
   static int counter = 0;
   instance_ = std::make_unique<Instance>(*shared, shared->dir.path() / ("s" + std::to_string(++counter)),
@@ -556,6 +556,78 @@ TEST_F(RelayEndToEnd, MessageDataAndDirectoryEntryAreFlushedBeforeThe250) {
                                trace.string()});
   ASSERT_TRUE(daemon_->wait_listening("127.0.0.1", instance_->relay_port, 30s)) << daemon_->log();
   const std::string reply = submit("user@bogus-ds.test", "durable");
+  ASSERT_EQ(reply.substr(0, 3), "250") << reply;
+  const std::string qid = testsupport::SmtpInjector::queued_as(reply);
+  // SIGTERM to the traced daemon (strace's child); strace exits with it.
+  const std::string tracer = std::to_string(daemon_->pid());
+  const int traced = std::atoi(read_file("/proc/" + tracer + "/task/" + tracer + "/children").c_str());
+  ASSERT_GT(traced, 0);
+  ::kill(traced, SIGTERM);
+  ASSERT_EQ(daemon_->wait(30s), 0) << daemon_->log();
+  daemon_.reset();
+
+  std::vector<std::string> lines;
+  {
+    std::istringstream in(read_file(trace));
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+  }
+  // The message goes to the segment log (it is small): its record is written to seg/N, the
+  // segment is flushed, and, the segment being new, the seg/ directory too; then the 250.
+  std::size_t written = lines.size(), data_sync = lines.size(), dir_sync = lines.size(), replied = lines.size();
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::string& l = lines[i];
+    if (written == lines.size() && l.find("writev(") != std::string::npos && l.find("/spool/seg/") != std::string::npos &&
+        l.find("\\\"id\\\":\\\"" + qid + "\\\"") != std::string::npos) {
+      written = completion(lines, i);
+    } else if (written != lines.size() && data_sync == lines.size() && i > written && l.find("fdatasync(") != std::string::npos &&
+               l.find("/spool/seg/") != std::string::npos) {
+      data_sync = completion(lines, i);
+    } else if (written != lines.size() && dir_sync == lines.size() && i > written && l.find("fsync(") != std::string::npos &&
+               l.find("/spool/seg>") != std::string::npos) {
+      dir_sync = completion(lines, i);
+    } else if (l.find("queued as " + qid) != std::string::npos && replied == lines.size()) {
+      replied = i;  // the write starts here
+    }
+  }
+  const std::string all = read_file(trace);
+  ASSERT_LT(replied, lines.size()) << "no 250 reply seen\n" << all;
+  ASSERT_LT(written, lines.size()) << "no write of " << qid << "'s record to the segment log\n" << all;
+  ASSERT_LT(data_sync, lines.size()) << "no fdatasync of the segment after the write\n" << all;
+  ASSERT_LT(dir_sync, lines.size()) << "no fsync of the seg/ directory after the segment was made\n" << all;
+  EXPECT_LT(written, data_sync) << "record written before the flush";
+  EXPECT_LT(data_sync, replied) << "250 written only after the record is durable";
+  EXPECT_LT(dir_sync, replied) << "250 written only after the new segment's name is durable";
+}
+
+}  // namespace
+}  // namespace danerelay::relay::e2e
+
+namespace danerelay::relay::e2e {
+namespace {
+
+TEST_F(RelayEndToEnd, ALargeMessageIsFlushedAndRenamedIntoMsgBeforeThe250) {
+  if (std::system("strace -V >/dev/null 2>&1") != 0) GTEST_SKIP() << "strace is not installed";
+  static int counter = 0;
+  instance_ = std::make_unique<Instance>(*shared, shared->dir.path() / ("s" + std::to_string(++counter)),
+                                         "[queue]\nmin_backoff = \"1h\"\nmax_backoff = \"1h\"\n");
+  const auto trace = instance_->dir / "strace.txt";
+  daemon_ = std::make_unique<testsupport::Daemon>(
+      DANERELAY_BINARY, instance_->config, instance_->log,
+      // LeakSanitizer cannot run under ptrace (the sanitizer build of the suite): no leak check here.
+      std::vector<std::string>{"env", "ASAN_OPTIONS=detect_leaks=0", "strace", "-f", "-y", "-s", "256", "-e",
+                               "trace=fdatasync,fsync,rename,renameat,renameat2,sendmsg,sendto,write,writev", "-o",
+                               trace.string()});
+  ASSERT_TRUE(daemon_->wait_listening("127.0.0.1", instance_->relay_port, 30s)) << daemon_->log();
+  // 300 KiB: past the segment log's limit for one record, so it streams to tmp/ and is renamed.
+  std::string body;
+  while (body.size() < 300 * 1024) body += "A line of a large message that goes to its own file in msg/.\r\n";
+  std::string reply;
+  {
+    testsupport::SmtpInjector c("127.0.0.1", instance_->relay_port);
+    c.command("EHLO exchange.org.test");
+    reply = c.send("sender@danetta.test", {"user@bogus-ds.test"}, message("durable-large", body));
+    c.quit();
+  }
   ASSERT_EQ(reply.substr(0, 3), "250") << reply;
   const std::string qid = testsupport::SmtpInjector::queued_as(reply);
   // SIGTERM to the traced daemon (strace's child); strace exits with it.

@@ -168,7 +168,7 @@ void expect_same_envelope(const Envelope& got, const Envelope& want) {
 
 TEST_F(SpoolTest, CreatesPrivateLayout) {
   auto spool = open();
-  for (const char* sub : {"", "tmp", "msg", "state"}) {
+  for (const char* sub : {"", "tmp", "msg", "state", "seg"}) {
     const auto perms = fs::status(dir_ / sub).permissions();
     EXPECT_EQ(perms & fs::perms::all, fs::perms::owner_all) << sub;
   }
@@ -182,8 +182,10 @@ TEST_F(SpoolTest, CommitThenRecoverReturnsSameEnvelopeAndBytes) {
     auto spool = open();
     committed = commit(*spool, text);
     EXPECT_EQ(committed.size, text.size());
-    EXPECT_EQ(committed.body, dir_ / "msg" / committed.id.str());
-    EXPECT_EQ(committed.body_offset, 0u);
+    // Small: in the segment log, after the record header and the envelope record.
+    EXPECT_EQ(fs::path(committed.body).parent_path(), dir_ / "seg");
+    EXPECT_GT(committed.body_offset, 32u);
+    EXPECT_TRUE(names_in(dir_ / "msg").empty());
     EXPECT_EQ(read_body(committed), text);
     EXPECT_EQ(spool->stats().commits, 1u);
   }
@@ -380,7 +382,7 @@ TEST_F(SpoolTest, RecoverDeletesTmpLeftovers) {
 }
 
 TEST_F(SpoolTest, RecoverDiscardsDamagedMessagesAndKeepsGoodOnes) {
-  const std::string text = message_text(2000);
+  const std::string text = message_text(300 * 1024);  // streamed: each in its own msg/ file
   std::vector<Envelope> envs;
   {
     auto spool = open();
@@ -459,8 +461,10 @@ TEST_F(SpoolTest, ScanChangesNothingOnDisk) {
   {
     auto spool = open();
     Envelope good = commit(*spool, message_text(3000));
-    Envelope bad = commit(*spool, message_text(3000));
+    Envelope bad = commit(*spool, message_text(300 * 1024));
     fs::resize_file(dir_ / "msg" / bad.id.str(), 100);
+    Envelope torn = commit(*spool, message_text(3000));
+    fs::resize_file(torn.body, torn.body_offset + 10);  // the log's last record cut short
   }
   std::ofstream(dir_ / "tmp" / "0123456789AB") << "partial";
   std::ofstream(dir_ / "state" / "0000000000AA") << "{}";
@@ -479,6 +483,175 @@ TEST_F(SpoolTest, ScanOfMissingDirectoryWarns) {
   std::vector<std::string> warnings;
   EXPECT_TRUE(Spool::scan(temp_.path() / "nothing-here", &warnings).empty());
   EXPECT_FALSE(warnings.empty());
+}
+
+// ---- the segment log ---------------------------------------------------------------------------
+
+TEST_F(SpoolTest, ADamagedLogRecordIsSkippedAndTheRestRecovered) {
+  std::vector<Envelope> envs;
+  {
+    auto spool = open();
+    for (int i = 0; i < 3; ++i) envs.push_back(commit(*spool, message_text(2000, static_cast<char>('a' + i))));
+  }
+  ASSERT_EQ(envs[0].body, envs[2].body);  // one segment
+  {
+    std::fstream f(envs[1].body, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(envs[1].body_offset + 1000));
+    f.put('#');  // one byte of the middle message: its checksum no longer matches
+  }
+  auto spool = open();
+  std::vector<std::string> warnings;
+  auto q = spool->recover(&warnings);
+  ASSERT_EQ(q.size(), 2u);
+  EXPECT_EQ(q[0].envelope.id, envs[0].id);
+  EXPECT_EQ(q[1].envelope.id, envs[2].id);
+  EXPECT_EQ(read_body(q[1].envelope), message_text(2000, 'c'));
+  EXPECT_TRUE(contains(warnings, "damaged record")) << (warnings.empty() ? "" : warnings.front());
+  // New records go to a new segment, never after a tail that may be torn.
+  Envelope next = commit(*spool, "after\r\n");
+  EXPECT_NE(next.body, envs[0].body);
+}
+
+TEST_F(SpoolTest, ASaveAfterAnAttemptMovesTheMessageOutOfTheLog) {
+  auto spool = open();
+  const std::string text = message_text(5000);
+  Envelope env = commit(*spool, text);
+  const fs::path segment = env.body;
+  MessageState s{std::vector<RecipientState>(2)};
+  s.attempts = 1;
+  // Without relocate (an operator's hold while an attempt may read it): it stays.
+  SpoolResult r = run(io_, spool->save(env.id, s));
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_TRUE(r.body.empty());
+  EXPECT_TRUE(names_in(dir_ / "msg").empty());
+  r = run(io_, spool->save(env.id, s, true));
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(fs::path(r.body), dir_ / "msg" / env.id.str());
+  EXPECT_EQ(r.body_offset, 0u);
+  env.body = r.body;
+  env.body_offset = r.body_offset;
+  EXPECT_EQ(read_body(env), text);
+  // A second relocating save finds nothing to move.
+  s.attempts = 2;
+  r = run(io_, spool->save(env.id, s, true));
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_TRUE(r.body.empty());
+  spool.reset();  // writes the done record for the log copy
+
+  spool = open();
+  std::vector<std::string> warnings;
+  auto q = spool->recover(&warnings);
+  EXPECT_TRUE(warnings.empty()) << warnings.front();
+  ASSERT_EQ(q.size(), 1u);
+  EXPECT_EQ(fs::path(q[0].envelope.body), dir_ / "msg" / env.id.str());
+  EXPECT_EQ(q[0].state.attempts, 2u);
+  ASSERT_TRUE(run(io_, spool->remove(env.id)).ok());
+  spool.reset();
+  spool = open();
+  EXPECT_TRUE(spool->recover().empty());
+  EXPECT_TRUE(fs::exists(segment) || names_in(dir_ / "seg").empty());
+}
+
+TEST_F(SpoolTest, AMovedMessageStaysInMsgUntilItsLogCopyIsRetired) {
+  // A message moved out of the log, whose done record cannot be written (the log fails from
+  // then on), must not be removed from msg/: after a crash its log copy would come back
+  // without its state file, and go to every recipient again.
+  const fs::path kept = dir_.parent_path() / (dir_.filename().string() + "-kept");
+  fs::remove_all(kept);
+  SpoolOptions options;
+  options.segment_bytes = 1;  // every round starts a new segment: one that fails to be made
+  std::string moved_id;
+  options.on_disk_op = [&](std::string_view op, const fs::path& path) {
+    if (op != "rename" || path.parent_path().filename() != "msg" || path.filename() != moved_id) return;
+    // The move is on its way: take the log away (keeping its files to put back later).
+    fs::create_directories(kept);
+    for (const auto& e : fs::directory_iterator(dir_ / "seg")) fs::create_hard_link(e.path(), kept / e.path().filename());
+    fs::remove_all(dir_ / "seg");
+  };
+  auto spool = open(options);
+  const std::string text = message_text(2000);
+  Envelope env = commit(*spool, text);
+  moved_id = env.id.str();
+  MessageState s{std::vector<RecipientState>(2)};
+  s.attempts = 1;
+  SpoolResult r = run(io_, spool->save(env.id, s, true));
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(fs::path(r.body), dir_ / "msg" / env.id.str());
+  r = run(io_, spool->remove(env.id));
+  EXPECT_FALSE(r.ok()) << "removed from msg/ while its log copy is still live";
+  EXPECT_TRUE(fs::exists(dir_ / "msg" / env.id.str()));
+  spool.reset();
+  // The crash: the log as it was on disk comes back.
+  fs::remove_all(dir_ / "seg");
+  fs::rename(kept, dir_ / "seg");
+  spool = open();
+  auto q = spool->recover();
+  ASSERT_EQ(q.size(), 1u);
+  EXPECT_EQ(q[0].state.attempts, 1u) << "the message came back without its state";
+  EXPECT_EQ(fs::path(q[0].envelope.body), dir_ / "msg" / env.id.str());
+}
+
+TEST_F(SpoolTest, WhenACrashLeftBothCopiesMsgWinsAndTheLogCopyNeverComesBack) {
+  // The window between a move's rename into msg/ and the done record for the log copy: build
+  // it on disk by taking a moved file from a second spool that holds the same message.
+  const std::string text = message_text(3000);
+  Envelope env = make_envelope(QueueId::next(), 1);
+  {
+    auto spool = open();
+    Envelope e = env;
+    ASSERT_TRUE(run(io_, spool->commit(text, e)).ok());
+  }
+  const fs::path other = temp_.path() / "other";
+  {
+    SpoolOptions o;
+    o.directory = other;
+    Spool spool(io_.get_executor(), o);
+    Envelope e = env;
+    ASSERT_TRUE(run(io_, spool.commit(text, e)).ok());
+    ASSERT_TRUE(run(io_, spool.save(env.id, MessageState{std::vector<RecipientState>(1)}, true)).ok());
+  }
+  fs::copy_file(other / "msg" / env.id.str(), dir_ / "msg" / env.id.str());
+  {
+    auto spool = open();
+    auto q = spool->recover();
+    ASSERT_EQ(q.size(), 1u);
+    EXPECT_EQ(fs::path(q[0].envelope.body), dir_ / "msg" / env.id.str());
+    // Delivered: only msg/ goes. The log copy was retired at recovery, so it stays gone.
+    ASSERT_TRUE(run(io_, spool->remove(env.id)).ok());
+  }
+  auto spool = open();
+  EXPECT_TRUE(spool->recover().empty());
+}
+
+TEST_F(SpoolTest, SegmentsGoOnceEverythingInThemIsGoneOldestFirst) {
+  auto spool = open();
+  // 200 KiB messages (below the hand-off size): 180 of them fill two 16 MiB segments and start a third.
+  const std::string text = message_text(200 * 1024);
+  std::map<std::string, std::vector<QueueId>> by_segment;
+  for (int i = 0; i < 180; ++i) {
+    Envelope e = commit(*spool, text, 256 * 1024);
+    by_segment[e.body].push_back(e.id);
+  }
+  ASSERT_GE(by_segment.size(), 3u);
+  auto it = by_segment.begin();
+  const auto& [first, first_ids] = *it++;
+  const auto& [second, second_ids] = *it;
+  // The second segment emptied first stays while the first holds a message: its done records
+  // are what keeps the first one's removed messages gone.
+  for (const auto& id : second_ids) ASSERT_TRUE(run(io_, spool->remove(id)).ok());
+  for (std::size_t i = 1; i < first_ids.size(); ++i) ASSERT_TRUE(run(io_, spool->remove(first_ids[i])).ok());
+  EXPECT_TRUE(fs::exists(first));
+  EXPECT_TRUE(fs::exists(second));
+  // The first one's last message goes: both go, oldest first.
+  ASSERT_TRUE(run(io_, spool->remove(first_ids[0])).ok());
+  EXPECT_FALSE(fs::exists(first));
+  EXPECT_FALSE(fs::exists(second));
+  spool.reset();
+  spool = open();
+  auto q = spool->recover();
+  std::size_t rest = 0;
+  for (const auto& [seg, ids] : by_segment) rest += seg == first || seg == second ? 0 : ids.size();
+  EXPECT_EQ(q.size(), rest);
 }
 
 // ---- group commit, ordering ------------------------------------------------------------------
@@ -525,6 +698,42 @@ struct OpLog {
   }
 };
 
+TEST_F(SpoolTest, CommitToTheLogFlushesTheSegmentAndItsNewNameThenCompletes) {
+  OpLog log;
+  SpoolOptions options;
+  options.on_disk_op = [&](std::string_view op, const fs::path& p) { log.add(std::string(op) + " " + p.string()); };
+  auto spool = open(options);
+  auto commit_logged = [&](std::string text) -> asio::awaitable<Envelope> {
+    auto writer = spool->begin();
+    writer->write(text);
+    Envelope env = make_envelope(writer->id());
+    SpoolResult r = co_await spool->commit(std::move(writer), env);
+    EXPECT_TRUE(r.ok()) << r.error;
+    log.add("completed");
+    co_return env;
+  };
+  Envelope first = run(io_, commit_logged("Subject: order\r\n\r\nx\r\n"));
+  const fs::path d = spool->directory();
+  const fs::path segment = first.body;
+  EXPECT_EQ(segment.parent_path(), d / "seg");
+  // The first record makes a segment: its data, then its name, are durable before the 250.
+  EXPECT_EQ(log.events, (std::vector<std::string>{"fdatasync " + segment.string(), "fsync " + (d / "seg").string(), "completed"}));
+  // Later ones: one flush of the segment, no names, no directories.
+  log.events.clear();
+  Envelope second = run(io_, commit_logged("Subject: again\r\n\r\ny\r\n"));
+  EXPECT_EQ(second.body, first.body);
+  EXPECT_EQ(log.events, (std::vector<std::string>{"fdatasync " + segment.string(), "completed"}));
+  // A removal is a done record, durable before it completes; nothing is unlinked.
+  log.events.clear();
+  auto remove = [&]() -> asio::awaitable<SpoolResult> {
+    SpoolResult r = co_await spool->remove(second.id);
+    log.add("removed");
+    co_return r;
+  };
+  ASSERT_TRUE(run(io_, remove()).ok());
+  EXPECT_EQ(log.events, (std::vector<std::string>{"fdatasync " + segment.string(), "removed"}));
+}
+
 TEST_F(SpoolTest, CommitFlushesFileThenRenamesThenFlushesDirectoryThenCompletes) {
   OpLog log;
   SpoolOptions options;
@@ -532,7 +741,7 @@ TEST_F(SpoolTest, CommitFlushesFileThenRenamesThenFlushesDirectoryThenCompletes)
   auto spool = open(options);
   auto writer = spool->begin();
   const std::string id = writer->id().str();
-  writer->write("Subject: order\r\n\r\nx\r\n");
+  writer->write(message_text(300 * 1024));  // streamed to tmp/: the message gets its own file
   Envelope env = make_envelope(writer->id());
   auto task = [&]() -> asio::awaitable<SpoolResult> {
     SpoolResult r = co_await spool->commit(std::move(writer), env);
@@ -556,7 +765,7 @@ TEST_F(SpoolTest, SaveAndRemoveFollowTheDurabilityOrder) {
   SpoolOptions options;
   options.on_disk_op = [&](std::string_view op, const fs::path& p) { log.add(std::string(op) + " " + p.string()); };
   auto spool = open(options);
-  Envelope env = commit(*spool, "x\r\n");
+  Envelope env = commit(*spool, message_text(300 * 1024));  // its own file under msg/
   const std::string id = env.id.str();
   const fs::path d = spool->directory();
   auto save = [&]() -> asio::awaitable<SpoolResult> {
@@ -590,7 +799,7 @@ TEST_F(SpoolTest, CommitFailsCleanlyWhenTmpCannotBeWritten) {
   auto spool = open();
   fs::remove_all(dir_ / "tmp");
   SpoolResult r;
-  commit(*spool, message_text(1000), 1000, &r);
+  commit(*spool, message_text(300 * 1024), 8192, &r);
   EXPECT_FALSE(r.ok());
   EXPECT_NE(r.error.find("tmp"), std::string::npos) << r.error;
   EXPECT_TRUE(names_in(dir_ / "msg").empty());
@@ -607,6 +816,21 @@ TEST_F(SpoolTest, CommitFailsCleanlyWhenRenameFails) {
   EXPECT_TRUE(names_in(dir_ / "tmp").empty());
   fs::create_directory(dir_ / "msg");
   EXPECT_TRUE(Spool::scan(dir_).empty());
+}
+
+TEST_F(SpoolTest, CommitFailsCleanlyWhenNoSegmentCanBeMade) {
+  auto spool = open();
+  fs::remove_all(dir_ / "seg");
+  SpoolResult r;
+  commit(*spool, message_text(1000), 1000, &r);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.error.find("seg"), std::string::npos) << r.error;
+  EXPECT_EQ(spool->stats().commits, 0u);
+  // The next one fails the same way (no spinning, no hang), and large messages still go.
+  commit(*spool, message_text(1000), 1000, &r);
+  EXPECT_FALSE(r.ok());
+  Envelope env = commit(*spool, message_text(300 * 1024));
+  EXPECT_EQ(fs::path(env.body).parent_path(), dir_ / "msg");
 }
 
 TEST_F(SpoolTest, SaveFailureIsReported) {
