@@ -376,10 +376,12 @@ int run_daemon(config::Config cfg) {
     setup_logging(next.log);
     std::string applied;
     for (const auto& a : plan.applied) applied += (applied.empty() ? "" : ", ") + a;
-    log->info("reload done: {}", applied.empty() ? std::string("no change but the certificate and credentials re-read") : "changed " + applied);
+    // The warnings come first: "reload done" is the reload's last line, which a script (and the
+    // end-to-end test) waits for.
     for (const auto& key : plan.restart_needed) {
       log->warn("reload: {} changed but needs a restart; the running value stays in force", key);
     }
+    log->info("reload done: {}", applied.empty() ? std::string("no change but the certificate and credentials re-read") : "changed " + applied);
   };
 
   std::function<void()> wait_signal;
