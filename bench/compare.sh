@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # bench/compare.sh — danerelay against Postfix IN THE SAME RUN, one table (issue 12, item 1).
 #
-#   bench/compare.sh [--quick] [--pairs N]        (as root, from a checkout; ~20 min, --quick ~2 min)
+#   bench/compare.sh [--quick] [--pairs N] [--load NAME[,NAME…]] [--mta NAME[,NAME…]]
+#                                                  (as root, from a checkout; ~20 min, --quick ~2 min)
+#   --load, --mta: only those loads / MTAs (names as in the table: dane-4KiB-x1, postfix-tuned, …),
+#   e.g. to profile one of them; the ratio rows need danerelay and a Postfix variant in the run.
 #
 # What it does, in order:
 #  1. Installs what is missing: Debian's postfix (smtp-source comes with it) and unbound, with
@@ -78,12 +81,16 @@ ROOT=$PWD
 
 QUICK=0
 PAIRS=4
+ONLY_LOADS=
+ONLY_MTAS=
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1; PAIRS=1 ;;
     --pairs) PAIRS=$2; shift ;;
+    --load) ONLY_LOADS=$2; shift ;;
+    --mta) ONLY_MTAS=$2; shift ;;
     --inner) ;;  # internal: the run inside the namespaces
-    *) echo "usage: bench/compare.sh [--quick] [--pairs N]" >&2; exit 64 ;;
+    *) echo "usage: bench/compare.sh [--quick] [--pairs N] [--load NAME[,NAME…]] [--mta NAME[,NAME…]]" >&2; exit 64 ;;
   esac
   shift
 done
@@ -211,6 +218,8 @@ if [ "${COMPARE_INNER:-0}" != 1 ]; then
   export COMPARE_INNER=1 COMPARE_CG_TAG=$CG_TAG COMPARE_WORK=$WORK
   args=(--pairs "$PAIRS")
   [ "$QUICK" = 1 ] && args=(--quick)
+  [ -n "$ONLY_LOADS" ] && args+=(--load "$ONLY_LOADS")
+  [ -n "$ONLY_MTAS" ] && args+=(--mta "$ONLY_MTAS")
   # Not exec: the trap above must run after the inner part, whatever happens to it.
   unshare -n -m --propagation private "$ROOT/bench/compare.sh" --inner "${args[@]}" &
   inner=$!
@@ -256,6 +265,28 @@ LOADS=(
   "plain-4KiB-x100 plain 4096 100 $N_SMALL"
 )
 RUN_TIMEOUT=240  # seconds per run: load plus delivery
+MTAS=(danerelay postfix-defaults postfix-tuned)
+# --load / --mta: keep only the named ones; an unknown name is an error, not an empty run.
+only() {  # VAR LIST NAME… : VAR=(the NAMEs in the comma-separated LIST; all when LIST is empty)
+  local -n out=$1
+  local list=$2; shift 2
+  local n w
+  out=()
+  for w in ${list//,/ }; do
+    for n in "$@"; do [ "$n" = "$w" ] && continue 2; done
+    die "unknown name: $w (known: $*)"
+  done
+  for n in "$@"; do
+    if [ -z "$list" ] || [[ ",$list," == *",$n,"* ]]; then out+=("$n"); fi
+  done
+}
+only LOAD_NAMES "$ONLY_LOADS" $(for spec in "${LOADS[@]}"; do echo "${spec%% *}"; done)
+only MTAS "$ONLY_MTAS" "${MTAS[@]}"
+kept=()
+for spec in "${LOADS[@]}"; do
+  if [[ " ${LOAD_NAMES[*]} " == *" ${spec%% *} "* ]]; then kept+=("$spec"); fi
+done
+LOADS=("${kept[@]}")
 
 # ── the world, unbound, the sinks ────────────────────────────────────────────────────────────────
 log "building the signed world in $WORK/world"
@@ -534,10 +565,10 @@ one_run() {  # LOAD_SPEC MTA PAIR
   rm -rf "$d/spool" "$d/state"
 }
 
-MTAS=(danerelay postfix-defaults postfix-tuned)
 for spec in "${LOADS[@]}"; do
   for pair in $(seq "$PAIRS"); do
-    if [ $((pair % 2)) = 1 ]; then order=("${MTAS[@]}"); else order=(postfix-tuned postfix-defaults danerelay); fi
+    order=("${MTAS[@]}")
+    if [ $((pair % 2)) = 0 ]; then order=(); for ((k = ${#MTAS[@]} - 1; k >= 0; k--)); do order+=("${MTAS[k]}"); done; fi
     for m in "${order[@]}"; do one_run "$spec" "$m" "$pair"; done
   done
 done
