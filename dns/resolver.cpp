@@ -23,6 +23,8 @@
 #include <chrono>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <optional>
 #include <system_error>
 #include <unordered_map>
 
@@ -227,8 +229,20 @@ struct UnboundResolver::Impl : std::enable_shared_from_this<Impl> {
     explicit Pending(asio::any_io_executor ex) : timer(std::move(ex)) {}
   };
 
+  // Definitive answers (secure or insecure, data or none) kept for their TTL, as libunbound's own
+  // cache would serve them; a hit skips the round trip through libunbound's worker thread (two
+  // socketpair hand-offs and some ten fcntl/read/write calls per query). Bogus answers and errors
+  // are never kept: each is asked again.
+  struct Memo {
+    Answer answer;
+    Clock::time_point stored;
+    Clock::time_point expires;
+  };
+  static constexpr std::size_t kMemoEntries = 10000;
+
   asio::any_io_executor executor;
   ub_ctx* ctx = nullptr;
+  std::map<Query, Memo> memo;
   asio::posix::stream_descriptor fd;
   std::unordered_map<std::uint64_t, std::unique_ptr<Pending>> pending;
   std::uint64_t next_id = 1;
@@ -263,7 +277,33 @@ struct UnboundResolver::Impl : std::enable_shared_from_this<Impl> {
     auto* p = static_cast<Pending*>(mydata);
     Answer a = to_answer(p->query, err, result);
     if (result != nullptr) ub_resolve_free(result);
+    p->impl->remember(a);
     p->impl->complete(p->id, std::move(a));
+  }
+
+  void remember(const Answer& a) {
+    if (!a.ok() || a.ttl == 0) return;
+    const auto now = Clock::now();
+    if (memo.size() >= kMemoEntries) {
+      std::erase_if(memo, [now](const auto& e) { return e.second.expires <= now; });
+      if (memo.size() >= kMemoEntries) memo.clear();  // all live: start over rather than grow
+    }
+    memo.insert_or_assign(a.query, Memo{a, now, now + std::chrono::seconds(a.ttl)});
+  }
+
+  // The kept answer for `query`, its TTL counted down; nullopt when none or expired.
+  std::optional<Answer> recall(const Query& query) {
+    const auto it = memo.find(query);
+    if (it == memo.end()) return std::nullopt;
+    const auto now = Clock::now();
+    if (now >= it->second.expires) {
+      memo.erase(it);
+      return std::nullopt;
+    }
+    Answer a = it->second.answer;
+    const auto left = std::chrono::duration_cast<std::chrono::seconds>(it->second.expires - now).count();
+    a.ttl = static_cast<std::uint32_t>(std::max<std::int64_t>(1, left));
+    return a;
   }
 
   void wait() {
@@ -288,6 +328,12 @@ struct UnboundResolver::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void start(Query query, Handler handler) {
+    if (!closed && broken.empty()) {
+      if (auto kept = recall(query)) {
+        asio::post(executor, [h = std::move(handler), a = std::move(*kept)]() mutable { std::move(h)(std::move(a)); });
+        return;
+      }
+    }
     auto p = std::make_unique<Pending>(executor);
     p->impl = this;
     p->id = next_id++;

@@ -6,6 +6,9 @@
 // runs when it is readable, so no thread blocks per query. Every answer comes back as a
 // dns::Answer carrying its DNSSEC verdict — secure, insecure, bogus or error — from libunbound's
 // own validator and trust anchor. An upstream AD bit is never trusted (libunbound ignores it).
+// Definitive answers (secure or insecure) are kept in front of libunbound for their TTL (at most
+// 10,000), so a repeated query skips the hand-off to libunbound's thread; bogus answers and
+// errors are asked again every time.
 //
 // Spec: RFC 4033–4035 (validation), RFC 5011 (managed trust anchor), RFC 7672 §2.1.
 #pragma once

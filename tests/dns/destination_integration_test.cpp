@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -579,6 +581,75 @@ TEST_F(Destination, ResolverAnswersManyConcurrentQueriesOutOfOrder) {
     EXPECT_EQ(answers[i].verdict, Verdict::secure) << i;
     EXPECT_EQ(answers[i].nxdomain, i % 3 == 2) << i;
   }
+}
+
+// The answer memo (resolver.hpp): a definitive answer is served again without libunbound until
+// its TTL runs out; the TTL counts down; then libunbound is asked again. `pending()` tells which:
+// a query handed to libunbound is pending until its answer, a kept one never is.
+TEST_F(Destination, ADefinitiveAnswerIsKeptForItsTtlThenAskedAgain) {
+  asio::io_context io;
+  auto s = settings();
+  auto anchor = prepare_trust_anchor(s, world_->state_dir);
+  UnboundResolver resolver(io.get_executor(), s, anchor);
+  auto ask = [&](const Query& q, std::size_t* pending_after_call) {
+    std::optional<Answer> got;
+    resolver.async_lookup(q, [&](Answer a) { got = std::move(a); });
+    *pending_after_call = resolver.pending();
+    io.restart();
+    io.run();
+    EXPECT_TRUE(got);
+    return got.value_or(Answer{});
+  };
+  const Query q{"short.secure.test", RRType::A};
+  std::size_t pending = 0;
+  const Answer first = ask(q, &pending);
+  EXPECT_EQ(pending, 1u) << "the first query goes to libunbound";
+  ASSERT_EQ(first.verdict, Verdict::secure) << first.describe();
+  ASSERT_EQ(first.rdata.size(), 1u);
+  ASSERT_GE(first.ttl, 1u);
+  ASSERT_LE(first.ttl, 2u);
+
+  const Answer again = ask(q, &pending);
+  EXPECT_EQ(pending, 0u) << "a kept answer does not go to libunbound";
+  EXPECT_EQ(again.verdict, Verdict::secure);
+  EXPECT_EQ(again.rdata, first.rdata);
+  EXPECT_LE(again.ttl, first.ttl);
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));  // past the 2-second TTL
+  const Answer later = ask(q, &pending);
+  EXPECT_EQ(pending, 1u) << "an expired answer is asked again";
+  EXPECT_EQ(later.verdict, Verdict::secure);
+  EXPECT_EQ(later.rdata, first.rdata);
+}
+
+// D-03: a bogus answer is never kept; each bogus query
+// reaches the validator again. A secure NXDOMAIN (definitive, D-04) is kept.
+TEST_F(Destination, D03_BogusAnswersAreAskedAgainEveryTime) {
+  asio::io_context io;
+  auto s = settings();
+  auto anchor = prepare_trust_anchor(s, world_->state_dir);
+  UnboundResolver resolver(io.get_executor(), s, anchor);
+  auto pending_on_ask = [&](const Query& q, Verdict* verdict) {
+    std::optional<Answer> got;
+    resolver.async_lookup(q, [&](Answer a) { got = std::move(a); });
+    const std::size_t pending = resolver.pending();
+    io.restart();
+    io.run();
+    *verdict = got ? got->verdict : Verdict::error;
+    return pending;
+  };
+  Verdict v{};
+  const Query bogus{"bogus-ds.test", RRType::MX};
+  EXPECT_EQ(pending_on_ask(bogus, &v), 1u);
+  ASSERT_EQ(v, Verdict::bogus);
+  EXPECT_EQ(pending_on_ask(bogus, &v), 1u) << "a bogus answer was served from the memo";
+  EXPECT_EQ(v, Verdict::bogus);
+
+  const Query missing{"nonexistent.secure.test", RRType::MX};
+  EXPECT_EQ(pending_on_ask(missing, &v), 1u);
+  EXPECT_EQ(v, Verdict::secure);
+  EXPECT_EQ(pending_on_ask(missing, &v), 0u);
+  EXPECT_EQ(v, Verdict::secure);
 }
 
 TEST_F(Destination, DestroyingTheResolverCompletesPendingQueriesWithAnError) {

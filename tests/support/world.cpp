@@ -105,7 +105,8 @@ World build_world(const std::filesystem::path& dir, const WorldOptions& options)
       .a("mx", "127.0.0.11")
       .aaaa("mx", "::1")
       .tlsa("_25._tcp.mx", tlsa_text(mx_secure, 3, 1, 1))
-      .tlsa("_2525._tcp.mx", tlsa_text(mx_secure, 3, 1, 1));
+      .tlsa("_2525._tcp.mx", tlsa_text(mx_secure, 3, 1, 1))
+      .record("short 2 IN A 127.0.0.99");  // a 2-second TTL: the resolver's answer memo expires
   w.domains.push_back({"secure.test", "secure MX, secure A/AAAA, secure 3 1 1 TLSA: authenticated TLS required"});
   w.domains.push_back({"nonexistent.secure.test", "secure NXDOMAIN: bounce 5.4.4"});
 
