@@ -8,6 +8,8 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache
   # libraries (Boost 1.81, not the default 1.74: its Asio does not compile as C++20 with g++ 12)
   libboost1.81-dev libssl-dev libunbound-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
+  # zlib: the spool records' CRC-32
+  zlib1g-dev
   # SMTP AUTH password hashes (crypt_r: yescrypt, SHA-512-crypt, bcrypt); mkpasswd makes them
   libcrypt-dev whois
   # SMTPUTF8 recipient domains → A-labels for DNS (IDNA2008)

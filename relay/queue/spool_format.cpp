@@ -2,6 +2,7 @@
 #include "relay/queue/spool_format.hpp"
 
 #include <nlohmann/json.hpp>
+#include <zlib.h>
 
 #include <algorithm>
 #include <array>
@@ -17,17 +18,6 @@ using json = nlohmann::json;
 constexpr std::array<char, 8> kMagic = {'D', 'R', 'S', 'P', 'O', 'O', 'L', '\n'};
 constexpr std::uint32_t kFormatVersion = 1;
 constexpr std::array<char, 8> kSegmentMagic = {'D', 'R', 'S', 'E', 'G', 'v', '1', '\n'};
-
-constexpr std::array<std::uint32_t, 256> make_crc_table() {
-  std::array<std::uint32_t, 256> t{};
-  for (std::uint32_t i = 0; i < 256; ++i) {
-    std::uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1U) != 0 ? 0xEDB88320U ^ (c >> 1) : c >> 1;
-    t[i] = c;
-  }
-  return t;
-}
-constexpr auto kCrcTable = make_crc_table();
 
 void put_le(char* out, std::uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i, v >>= 8) out[i] = static_cast<char>(v & 0xFFU);
@@ -53,11 +43,13 @@ std::int64_t unix_micros(Clock::time_point t) {
 
 }  // namespace
 
-// CRC-32/IEEE, continuable: crc32(b, crc32(a)) == crc32(a+b).
+// CRC-32/IEEE, continuable: crc32(b, crc32(a)) == crc32(a+b). zlib's, which is the same CRC
+// (same polynomial, pre- and post-inversion) computed several bytes at a time: the bytewise table
+// loop it replaced was 2.6 % of the relay's samples under load.
 std::uint32_t crc32(std::string_view data, std::uint32_t crc) {
-  crc = ~crc;
-  for (unsigned char c : data) crc = kCrcTable[(crc ^ c) & 0xFFU] ^ (crc >> 8);
-  return ~crc;
+  if (data.empty()) return crc;  // zlib answers a null buffer with 0, its initial value, not `crc`
+  return static_cast<std::uint32_t>(
+      ::crc32_z(crc, reinterpret_cast<const Bytef*>(data.data()), data.size()));
 }
 
 std::string make_trailer(std::uint64_t message_length, std::string_view record) {
