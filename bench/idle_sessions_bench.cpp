@@ -12,7 +12,13 @@
 // each read before the child connects and once it has N sessions past EHLO, printed as a
 // difference and per session. What the kernel holds per socket (buffers) is not in either.
 //
-//   idle_sessions_bench [--sessions N]      (default 1000; raises RLIMIT_NOFILE to fit)
+//   idle_sessions_bench [--sessions N] [--in-data]      (default 1000; raises RLIMIT_NOFILE to fit)
+//
+// --in-data: 1,000 messages IN FLIGHT instead (issue 12 §3, RSS with 1,000 in flight ≤ 64 MiB):
+// the store is the real Spool in a fresh directory under /tmp; each client goes on past EHLO with
+// MAIL, RCPT, DATA and 4 KiB of body, never the final dot, then stays silent. The server holds N
+// sessions mid-DATA, each with its spool writer and buffered body — a relay whose clients all
+// stall in the middle of a message.
 // Bounded: every socket has a 10 s send/receive timeout, the parent waits at most 120 s for the
 // child, and the child exits when the parent closes the control pipe (or after 120 s).
 #include <arpa/inet.h>
@@ -35,12 +41,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <memory>
 #include <future>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "relay/queue/spool.hpp"
 #include "smtp/server.hpp"
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -57,6 +66,30 @@ class NoStore final : public smtp::MessageStore {
  public:
   bool has_space(std::uint64_t) override { return false; }
   std::unique_ptr<smtp::MessageSink> begin() override { return nullptr; }
+};
+
+// --in-data: the real Spool's writers; nothing is ever committed (no client sends the final dot).
+class SpoolStore final : public smtp::MessageStore {
+ public:
+  explicit SpoolStore(relay::Spool& spool) : spool_(spool) {}
+  bool has_space(std::uint64_t size) override { return spool_.has_space(size); }
+  std::unique_ptr<smtp::MessageSink> begin() override { return std::make_unique<Sink>(spool_.begin()); }
+
+ private:
+  class Sink final : public smtp::MessageSink {
+   public:
+    explicit Sink(std::unique_ptr<relay::Spool::Writer> w) : writer_(std::move(w)), id_(writer_->id().str()) {}
+    [[nodiscard]] const std::string& queue_id() const noexcept override { return id_; }
+    void write(std::string_view bytes) override { writer_->write(bytes); }
+    asio::awaitable<smtp::CommitResult> commit(smtp::InboundEnvelope) override {
+      co_return smtp::CommitResult{false, "the bench commits nothing"};
+    }
+
+   private:
+    std::unique_ptr<relay::Spool::Writer> writer_;
+    std::string id_;
+  };
+  relay::Spool& spool_;
 };
 
 struct Memory {
@@ -81,8 +114,9 @@ Memory memory_now() {
   return m;
 }
 
-// The child's client: connect, 220, EHLO, the full 250 reply. False on any failure.
-bool open_idle_session(int fd, std::uint16_t port) {
+// The child's client: connect, 220, EHLO, the full 250 reply; with `in_data` also MAIL, RCPT,
+// DATA (354) and 4 KiB of body without the final dot. False on any failure.
+bool open_idle_session(int fd, std::uint16_t port, bool in_data) {
   timeval tv{10, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -92,15 +126,17 @@ bool open_idle_session(int fd, std::uint16_t port) {
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return false;
   std::string in;
-  // Reads until a line "NNN <text>\r\n" (the last line of a reply) is complete; bounded.
-  auto read_reply = [&]() -> bool {
+  // Reads until a line "NNN <text>\r\n" (the last line of a reply) is complete and checks that
+  // the reply's code starts with `expect`; bounded.
+  auto read_reply = [&](char expect) -> bool {
     for (int i = 0; i < 64; ++i) {
       for (std::size_t start = 0;;) {
         const auto lf = in.find("\r\n", start);
         if (lf == std::string::npos) break;
         if (lf - start >= 4 && in[start + 3] == ' ') {
+          const bool ok = in[start] == expect;
           in.erase(0, lf + 2);
-          return true;
+          return ok;
         }
         start = lf + 2;
       }
@@ -111,10 +147,17 @@ bool open_idle_session(int fd, std::uint16_t port) {
     }
     return false;
   };
-  if (!read_reply()) return false;
-  const std::string ehlo = "EHLO idle.bench.test\r\n";
-  if (::send(fd, ehlo.data(), ehlo.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(ehlo.size())) return false;
-  return read_reply();
+  auto send_all = [&](const std::string& bytes) {
+    return ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+  };
+  if (!read_reply('2') || !send_all("EHLO idle.bench.test\r\n") || !read_reply('2')) return false;
+  if (!in_data) return true;
+  if (!send_all("MAIL FROM:<sender@bench.test>\r\n") || !read_reply('2')) return false;
+  if (!send_all("RCPT TO:<rcpt@secure.test>\r\n") || !read_reply('2')) return false;
+  if (!send_all("DATA\r\n") || !read_reply('3')) return false;
+  std::string body = "Subject: in flight\r\n\r\n";
+  while (body.size() < 4096) body += std::string(76, 'x') + "\r\n";
+  return send_all(body);  // no final dot: the message stays in flight
 }
 
 void raise_nofile(rlim_t want) {
@@ -132,11 +175,14 @@ void raise_nofile(rlim_t want) {
 
 int main(int argc, char** argv) {
   int sessions = 1000;
+  bool in_data = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--sessions") == 0 && i + 1 < argc) {
       sessions = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--in-data") == 0) {
+      in_data = true;
     } else {
-      std::fprintf(stderr, "usage: %s [--sessions N]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--sessions N] [--in-data]\n", argv[0]);
       return 2;
     }
   }
@@ -147,11 +193,28 @@ int main(int argc, char** argv) {
   raise_nofile(static_cast<rlim_t>(sessions) + 64);  // the server's N, the child's N (its own table), spare
 
   asio::io_context io(1);
-  NoStore store;
+  NoStore no_store;
+  std::unique_ptr<relay::Spool> spool;
+  std::unique_ptr<SpoolStore> spool_store;
+  std::filesystem::path spool_dir;
+  if (in_data) {
+    char tmpl[] = "/tmp/danerelay-inflight-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) {
+      std::perror("mkdtemp");
+      return 1;
+    }
+    spool_dir = tmpl;
+    relay::SpoolOptions so;
+    so.directory = spool_dir / "spool";
+    spool = std::make_unique<relay::Spool>(io.get_executor(), so);
+    spool_store = std::make_unique<SpoolStore>(*spool);
+  }
+  smtp::MessageStore& store = in_data ? static_cast<smtp::MessageStore&>(*spool_store) : no_store;
   smtp::ServerSettings s;
   s.listener.name = "bench";
   s.listener.address = config::Endpoint{"127.0.0.1", 0};
   s.listener.tls = config::Listener::Tls::none;
+  s.listener.allow_networks = {*config::Cidr::parse("127.0.0.0/8")};  // --in-data: RCPT may relay
   s.limits.max_connections = static_cast<std::uint32_t>(sessions) + 16;
   s.limits.max_connections_per_client = static_cast<std::uint32_t>(sessions) + 16;
   s.hostname = "relay.bench.test";
@@ -167,8 +230,10 @@ int main(int argc, char** argv) {
   // formatting buffers, the allocator's arena for the io thread) are not counted per session.
   {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0 || !open_idle_session(fd, port)) {
+    if (fd < 0 || !open_idle_session(fd, port, in_data)) {
       std::fprintf(stderr, "warm-up session failed\n");
+      io.stop();
+      io_thread.join();
       return 1;
     }
     ::close(fd);
@@ -190,7 +255,7 @@ int main(int argc, char** argv) {
       const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
       if (fd < 0) break;
       fds.push_back(fd);
-      if (!open_idle_session(fd, port)) break;
+      if (!open_idle_session(fd, port, in_data)) break;
       ++opened;
     }
     (void)!::write(ready[1], &opened, sizeof opened);
@@ -219,14 +284,22 @@ int main(int argc, char** argv) {
   guard.reset();
   io.stop();
   io_thread.join();
+  spool_store.reset();
+  spool.reset();
+  if (!spool_dir.empty()) std::filesystem::remove_all(spool_dir);
 
   if (opened != sessions) {
     std::fprintf(stderr, "only %d of %d sessions opened\n", opened, sessions);
     return 1;
   }
   const double n = sessions;
-  std::printf("== idle inbound sessions: %d past EHLO, opened in %.2f s (plain TCP, no reverse lookup)\n", sessions, open_s);
-  std::printf("%-10s %12s %12s %12s %16s\n", "memory", "before KiB", "idle KiB", "closed KiB", "KiB per session");
+  if (in_data) {
+    std::printf("== messages in flight: %d sessions mid-DATA with 4 KiB of body each, over the real Spool, opened in %.2f s (plain TCP, no reverse lookup)\n",
+                sessions, open_s);
+  } else {
+    std::printf("== idle inbound sessions: %d past EHLO, opened in %.2f s (plain TCP, no reverse lookup)\n", sessions, open_s);
+  }
+  std::printf("%-10s %12s %12s %12s %16s\n", "memory", "before KiB", in_data ? "held KiB" : "idle KiB", "closed KiB", "KiB per session");
   std::printf("%-10s %12ld %12ld %12ld %16.1f\n", "RSS", before.rss_kib, during.rss_kib, after.rss_kib,
               static_cast<double>(during.rss_kib - before.rss_kib) / n);
   std::printf("%-10s %12ld %12ld %12ld %16.1f\n", "private", before.private_kib, during.private_kib, after.private_kib,
