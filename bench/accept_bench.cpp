@@ -184,7 +184,7 @@ double cpu_seconds_of(pid_t pid) {
 }
 
 void accept_path(int messages) {
-  std::printf("== accept path: smtp::Server + Spool (fdatasync, rename, dir fsync before 250), no delivery\n");
+  std::printf("== accept path: smtp::Server + Spool (segment log append + fdatasync before 250; files for > 256 KiB), no delivery\n");
   std::printf("%-8s %-8s %10s %10s %10s %12s %16s\n", "size", "clients", "msg/s", "p50 ms", "p99 ms", "msgs/flush",
               "CPU-s/1000 msgs");
   for (std::size_t size : {std::size_t{4096}, std::size_t{100 * 1024}}) {

@@ -2,7 +2,7 @@
 # bench/compare.sh — danerelay against Postfix IN THE SAME RUN, one table (issue 12, item 1).
 #
 #   bench/compare.sh [--quick] [--pairs N] [--load NAME[,NAME…]] [--mta NAME[,NAME…]]
-#                                                  (as root, from a checkout; ~20 min, --quick ~2 min)
+#                                                  (as root, from a checkout; ~10 min on 2 cores, --quick ~2 min)
 #   --load, --mta: only those loads / MTAs (names as in the table: dane-4KiB-x1, postfix-tuned, …),
 #   e.g. to profile one of them; the ratio rows need danerelay and a Postfix variant in the run.
 #
